@@ -1,0 +1,42 @@
+# Every target creates .venv and installs what it needs when missing.
+# torch==2.13.0 goes in first: it is a CPU wheel on local disk; anything else pulls a CUDA build.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.exportkit-installed
+PYTEST := $(PY) -m pytest
+
+.PHONY: demo test test-slow lint typecheck bench browser check clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# The Netron browser tests drive Debian's chromium; install it when missing (needs root and apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+demo: $(STAMP)
+	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --input x:2x10 -o out/simple_net/simple_net.onnx
+
+test: $(STAMP) browser
+	$(PYTEST) -q
+
+test-slow: $(STAMP) browser
+	$(PYTEST) -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check exportkit tests benchmarks examples
+	$(VENV)/bin/ruff format --check exportkit tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test test-slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
