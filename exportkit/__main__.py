@@ -1,0 +1,5 @@
+"""``python -m exportkit``."""
+
+from exportkit.cli import run
+
+run()

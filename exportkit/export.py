@@ -1,0 +1,295 @@
+"""torch -> ONNX file: the dynamo exporter first, the TorchScript exporter as fallback or on request."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from exportkit.errors import ExportError
+from exportkit.inputs import ExampleInputs
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["ExportAttempt", "ExportResult", "Exporter", "export_model", "output_names"]
+
+logger = logging.getLogger(__name__)
+
+Exporter = Literal["auto", "dynamo", "torchscript"]
+
+# Past this many bytes of weights, write external data (protobuf cannot hold more than 2 GiB).
+EXTERNAL_DATA_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class ExportAttempt:
+    """One exporter's try: which, whether it worked, how long, and the first line of its failure."""
+
+    exporter: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FrozenDim:
+    """A dimension asked to be dynamic that came out fixed in the ONNX inputs."""
+
+    input: str
+    axis: int
+    label: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The written ONNX file, its companion files, and how it was made."""
+
+    path: Path
+    files: tuple[Path, ...]
+    exporter: str
+    attempts: tuple[ExportAttempt, ...]
+    opset: int | None
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    external_data: bool
+    frozen_dims: tuple[FrozenDim, ...] = ()
+
+
+def output_names(outputs: Any) -> list[str]:
+    """Stable names from the output structure: dict keys, fields, positions (``past.0.key``)."""
+    from torch.utils._pytree import tree_flatten_with_path
+
+    names = []
+    for path, _ in tree_flatten_with_path(outputs)[0]:
+        parts = []
+        for key in path:
+            for attr in ("key", "idx", "name"):
+                if hasattr(key, attr):
+                    parts.append(str(getattr(key, attr)))
+                    break
+        if not parts:
+            names.append("output")
+        else:
+            name = ".".join(parts)
+            names.append(f"output.{name}" if parts[0].isdigit() else name)
+    return names
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Keep exporter chatter (progress prints, torchvision notices) off the user's terminal."""
+    chatter = io.StringIO()
+    noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            # torch's pytree and the TorchScript exporter warn about their own deprecations.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield chatter
+    finally:
+        noisy.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The most telling line of an exporter failure (they run to pages)."""
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if "Unsupported" in ln or "not supported" in ln or "No decompositions" in ln:
+            return ln
+    cause = exc.__cause__
+    if lines and lines[0].startswith("Failed to") and cause is not None:
+        return f"{lines[0]} {_first_line(cause)}"
+    return lines[0] if lines else type(exc).__name__
+
+
+def _weight_bytes(module: nn.Module) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _export_dynamo(
+    module: nn.Module,
+    inputs: ExampleInputs,
+    path: Path,
+    names: Sequence[str],
+    opset: int | None,
+    external: bool,
+) -> None:
+    import torch
+
+    dynamic_shapes = {n: dict(inputs.dynamic.get(n, {})) or None for n in inputs.tensors}
+    program = torch.onnx.export(
+        module,
+        (),
+        kwargs=dict(inputs.tensors),
+        dynamo=True,
+        dynamic_shapes=dynamic_shapes if inputs.dynamic else None,
+        opset_version=opset,
+        output_names=list(names),
+        verbose=False,
+    )
+    assert program is not None
+    program.save(str(path), external_data=external)
+
+
+def _keyword_wrapper(module: nn.Module, names: Sequence[str]) -> nn.Module:
+    """Wrap so the TorchScript exporter's positional inputs reach forward by keyword, outputs flat."""
+    from torch import nn
+    from torch.utils._pytree import tree_leaves
+
+    class KeywordWrapper(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = module
+
+        def forward(self, *args: Any) -> Any:
+            return tuple(tree_leaves(self.model(**dict(zip(names, args)))))
+
+    return KeywordWrapper().eval()
+
+
+def _export_torchscript(
+    module: nn.Module, inputs: ExampleInputs, path: Path, names: Sequence[str], opset: int | None
+) -> None:
+    import torch
+
+    in_names = list(inputs.tensors)
+    wrapper = _keyword_wrapper(module, in_names)
+    dynamic_axes: dict[str, dict[int, str]] = {n: dict(a) for n, a in inputs.dynamic.items()}
+    torch.onnx.export(
+        wrapper,
+        tuple(inputs.tensors.values()),
+        str(path),
+        dynamo=False,
+        input_names=in_names,
+        output_names=list(names),
+        dynamic_axes=dynamic_axes or None,
+        opset_version=opset or 17,
+        verbose=False,
+    )
+
+
+def _frozen_dims(path: Path, inputs: ExampleInputs) -> tuple[FrozenDim, ...]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    shapes = {vi.name: vi.type.tensor_type.shape for vi in model.graph.input}
+    frozen = []
+    for name, axes in inputs.dynamic.items():
+        shape = shapes.get(name)
+        if shape is None:
+            continue
+        for axis, label in axes.items():
+            if axis < len(shape.dim) and shape.dim[axis].HasField("dim_value"):
+                frozen.append(FrozenDim(name, axis, label, shape.dim[axis].dim_value))
+    return tuple(frozen)
+
+
+def _companions(path: Path, before: set[Path]) -> tuple[Path, ...]:
+    """The model file and whatever the exporter wrote beside it (external data)."""
+    others = sorted(p for p in path.parent.iterdir() if p not in before and p != path)
+    return (path, *others)
+
+
+def export_model(
+    module: nn.Module,
+    inputs: ExampleInputs,
+    path: str | Path,
+    *,
+    exporter: Exporter = "auto",
+    opset: int | None = None,
+    reference_outputs: Any = None,
+) -> ExportResult:
+    """Export ``module`` called with ``inputs`` (by keyword) to an ONNX file at ``path``.
+
+    With ``exporter="auto"`` the dynamo exporter runs first and the TorchScript exporter is the
+    fallback; every attempt is recorded. Export into a folder of its own: exporters may write
+    external-data files beside the model.
+
+    Args:
+        module: the model, in eval mode.
+        inputs: example inputs; their dynamic dims become symbolic dims in the ONNX inputs.
+        path: the ``.onnx`` file to write.
+        exporter: ``auto``, ``dynamo`` or ``torchscript``.
+        opset: ONNX opset, or the exporter's default.
+        reference_outputs: the model's outputs on ``inputs`` (to name outputs); computed if None.
+
+    Raises:
+        ExportError: every exporter tried failed; the message names each one's failure.
+    """
+    from exportkit.inputs import run_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    before = set(path.parent.iterdir())
+    if reference_outputs is None:
+        reference_outputs = run_model(module, inputs)
+    names = output_names(reference_outputs)
+    external = _weight_bytes(module) > EXTERNAL_DATA_BYTES
+    order: list[str] = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
+    attempts: list[ExportAttempt] = []
+    for which in order:
+        start = time.perf_counter()
+        try:
+            with _quiet():
+                if which == "dynamo":
+                    _export_dynamo(module, inputs, path, names, opset, external)
+                else:
+                    _export_torchscript(module, inputs, path, names, opset)
+        except Exception as exc:
+            attempts.append(
+                ExportAttempt(which, False, time.perf_counter() - start, _first_line(exc))
+            )
+            logger.info("%s exporter failed: %s", which, attempts[-1].error)
+            for stale in set(path.parent.iterdir()) - before:
+                stale.unlink()
+            continue
+        attempts.append(ExportAttempt(which, True, time.perf_counter() - start))
+        return _result(path, before, which, attempts, opset, inputs, names, external)
+    detail = "; ".join(f"{a.exporter}: {a.error}" for a in attempts)
+    other = "--exporter torchscript" if exporter == "dynamo" else "--exporter dynamo"
+    raise ExportError(
+        f"export failed: {detail}",
+        hint=f"try {other} or another --opset"
+        if exporter != "auto"
+        else "try another --opset, "
+        "or rewrite the failing operation; run with --debug for the exporter's full error",
+    )
+
+
+def _result(
+    path: Path,
+    before: set[Path],
+    which: str,
+    attempts: Sequence[ExportAttempt],
+    opset: int | None,
+    inputs: ExampleInputs,
+    names: Sequence[str],
+    external: bool,
+) -> ExportResult:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    default = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return ExportResult(
+        path=path,
+        files=_companions(path, before),
+        exporter=which,
+        attempts=tuple(attempts),
+        opset=opset or default,
+        input_names=tuple(vi.name for vi in model.graph.input),
+        output_names=tuple(vi.name for vi in model.graph.output),
+        external_data=any(p != path for p in _companions(path, before)),
+        frozen_dims=_frozen_dims(path, inputs),
+    )

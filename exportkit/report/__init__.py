@@ -1,0 +1,1 @@
+"""Rendering: results -> text, JSON, Markdown, JUnit (pure functions returning str)."""

@@ -1,0 +1,156 @@
+"""A pipeline Report -> terminal text, JSON (versioned) and JUnit XML."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import quoteattr
+
+if TYPE_CHECKING:
+    from exportkit.pipeline import Report
+    from exportkit.validate import OutputCheck, ValidationResult
+
+__all__ = ["render_json", "render_junit", "render_text", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, paths, mappings and non-finite floats -> plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in ("passed", "nodes_before", "nodes_after"):
+            attr = getattr(type(value), name, None)
+            if isinstance(attr, property):
+                out[name] = to_jsonable(getattr(value, name))
+        return out
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def render_json(report: Report) -> str:
+    """The whole report as JSON; ``schema_version`` comes first."""
+    data = to_jsonable(report)
+    data = {"schema_version": data.pop("schema_version"), "passed": report.passed, **data}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _shape(shape: tuple[int, ...], dynamic: Mapping[int, str]) -> str:
+    return (
+        " x ".join(dynamic.get(i, str(d)) if i in dynamic else str(d) for i, d in enumerate(shape))
+        or "scalar"
+    )
+
+
+def _check_line(check: OutputCheck) -> str:
+    verdict = "ok  " if check.passed else "FAIL"
+    if check.atol == 0 and check.rtol == 0:
+        stats = f"exact ({check.frac_out:.2%} differ)"
+    else:
+        stats = (
+            f"max abs {check.max_abs:.2e}  max rel {check.max_rel:.2e}  out of tol {check.frac_out:.2%}"
+            f"  (atol {check.atol:g}, rtol {check.rtol:g}; needs atol {check.atol_needed:.1e})"
+        )
+    lines = [f"  {verdict} {check.name}: {stats}"]
+    lines += [f"       ! {f}" for f in check.findings]
+    lines += [f"       ~ {w}" for w in check.warnings]
+    return "\n".join(lines)
+
+
+def render_validation(result: ValidationResult) -> str:
+    """Per trial, per output: the verdict and the statistics."""
+    lines = []
+    for trial in result.trials:
+        shapes = ", ".join(
+            f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in trial.input_shapes.items()
+        )
+        lines.append(f"{'pass' if trial.passed else 'FAIL'}  {trial.label}  [{shapes}]")
+        if trial.error:
+            lines.append(f"  ! {trial.error}")
+        lines += [_check_line(c) for c in trial.outputs]
+    return "\n".join(lines)
+
+
+def render_text(report: Report, *, summary: str | None = None) -> str:
+    """The report for a terminal: inputs, export, simplification, validation, summary, verdict."""
+    lines = [f"model     {report.model}"]
+    for info in report.inputs:
+        lines.append(f"input     {info.name}: {_shape(info.shape, info.dynamic)} {info.dtype}")
+    lines += [f"note      {n}" for n in report.input_notes]
+    if report.export is not None:
+        ex = report.export
+        lines.append(f"exporter  {ex.exporter} (opset {ex.opset})")
+        for a in ex.attempts:
+            if not a.ok:
+                lines.append(f"          {a.exporter} failed: {a.error}")
+        for fd in ex.frozen_dims:
+            lines.append(
+                f"FROZEN    {fd.input} dim {fd.axis} ({fd.label}) was asked to be dynamic but was "
+                f"exported as fixed size {fd.size}"
+            )
+    if report.simplify is not None:
+        s = report.simplify
+        change = f"{s.nodes_before} -> {s.nodes_after} nodes" if s.ops_before else ""
+        verdict = "kept" if s.kept else f"not kept: {s.reason}"
+        lines.append(f"simplify  {s.simplifier} {change}, {verdict}".replace("  ", " "))
+    if summary:
+        lines += ["", summary.rstrip()]
+    if report.validation is not None:
+        lines += [
+            "",
+            "validation (onnxruntime vs eager PyTorch)",
+            render_validation(report.validation),
+        ]
+    lines.append("")
+    lines.append(f"files     {', '.join(str(f) for f in report.files)}")
+    lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}")
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(report: Report) -> str:
+    """JUnit XML: one test case per trial and output, failures carrying the findings."""
+    cases = []
+    failures = 0
+    trials = report.validation.trials if report.validation else ()
+    for trial in trials:
+        if trial.error:
+            failures += 1
+            cases.append(
+                f"  <testcase classname={quoteattr(report.model)} name={quoteattr(trial.label)}>"
+                f"<failure message={quoteattr(trial.error)}/></testcase>"
+            )
+        for check in trial.outputs:
+            name = quoteattr(f"{trial.label}: {check.name}")
+            if check.passed:
+                cases.append(f"  <testcase classname={quoteattr(report.model)} name={name}/>")
+            else:
+                failures += 1
+                msg = quoteattr("; ".join(check.findings) or "mismatch")
+                cases.append(
+                    f"  <testcase classname={quoteattr(report.model)} name={name}>"
+                    f"<failure message={msg}>max abs {check.max_abs:.3e}</failure></testcase>"
+                )
+    if report.export is not None:
+        for fd in report.export.frozen_dims:
+            failures += 1
+            msg = quoteattr(
+                f"{fd.input} dim {fd.axis} ({fd.label}) exported as fixed size {fd.size}"
+            )
+            cases.append(
+                f"  <testcase classname={quoteattr(report.model)} name={quoteattr('dynamic ' + fd.label)}>"
+                f"<failure message={msg}/></testcase>"
+            )
+    head = (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
+        f'tests="{len(cases)}" failures="{failures}">'
+    )
+    return "\n".join([head, *cases, "</testsuite>"]) + "\n"
