@@ -1,13 +1,15 @@
-"""Shared fixtures: paths to the tiny models, a clean output folder per test."""
+"""Shared fixtures: paths to the tiny models, a clean output folder per test, golden files."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 MODELS = Path(__file__).parent / "models"
 ROOT = Path(__file__).parent.parent
+GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
 @pytest.fixture
@@ -18,3 +20,30 @@ def models() -> Path:
 @pytest.fixture
 def examples() -> Path:
     return ROOT / "examples"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/* from the current output instead of comparing",
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """golden(name, text): compare text with tests/golden/<name> (or rewrite it)."""
+    update = bool(request.config.getoption("--update-golden"))
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        if not path.exists():
+            pytest.fail(f"missing golden file {path}; run pytest --update-golden")
+        assert text == path.read_text(encoding="utf-8"), f"output differs from {path}"
+
+    return check

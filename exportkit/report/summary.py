@@ -1,0 +1,540 @@
+"""GraphSummary -> terminal table, JSON, Markdown, CSV or HTML (pure functions returning str).
+
+The JSON document (``schema_version`` 1) is built from the result dataclasses field by field;
+its schema is described in docs/summary.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from exportkit.summary.histogram import GraphComparison
+from exportkit.summary.results import Dim, GraphSummary, ModuleInfo, TensorInfo
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_COLUMNS",
+    "FORMATS",
+    "SCHEMA_VERSION",
+    "Row",
+    "render_comparison",
+    "render_csv",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "render_summary",
+    "render_table",
+    "summary_rows",
+    "to_jsonable",
+]
+
+SCHEMA_VERSION = 1
+Format = Literal["table", "json", "markdown", "csv", "html"]
+FORMATS: tuple[str, ...] = ("table", "json", "markdown", "csv", "html")
+#: Every column a row can show, in display order.
+COLUMNS: tuple[str, ...] = ("name", "type", "shape", "dtype", "params", "macs", "nodes")
+DEFAULT_COLUMNS: tuple[str, ...] = ("name", "type", "shape", "dtype", "params", "macs")
+_HEADERS = {
+    "name": "Module / node",
+    "type": "Type",
+    "shape": "Output shape",
+    "dtype": "Dtype",
+    "params": "Params",
+    "macs": "MACs",
+    "nodes": "Nodes",
+}
+_NUMERIC = frozenset(("params", "macs", "nodes"))
+_MAX_OUTPUTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the tree view: a module (aggregated over its subtree) or a node."""
+
+    level: int
+    kind: Literal["module", "node"]
+    name: str
+    path: str
+    type: str
+    outputs: tuple[TensorInfo, ...]
+    params: int
+    macs: int | None
+    unknown_macs: int
+    nodes: int
+
+
+# ---------------------------------------------------------------------------------------- rows
+
+
+def summary_rows(summary: GraphSummary, depth: int | None = None) -> list[Row]:
+    """The tree in display order: modules, and nodes as leaves, down to ``depth`` levels.
+
+    The root (level 0) is the whole model, top-level modules are level 1, and a node sits one
+    level below its module. Rows at the depth limit aggregate everything beneath them.
+    """
+    if not summary.modules:
+        return []
+    mods = {m.path: m for m in summary.modules}
+    first: dict[str, int] = {}
+    for m in reversed(summary.modules):  # children come after parents in pre-order
+        candidates = [*m.nodes, *(first[c] for c in m.children if c in first)]
+        first[m.path] = min(candidates) if candidates else len(summary.nodes)
+    rows: list[Row] = []
+    root_name = Path(summary.path).name
+
+    def visit(mod: ModuleInfo) -> None:
+        rows.append(_module_row(mod, root_name))
+        if depth is not None and mod.depth >= depth:
+            return
+        items: list[tuple[int, str | int]] = [(first[c], c) for c in mod.children]
+        items.extend((i, i) for i in mod.nodes)
+        for _, item in sorted(items, key=lambda kv: (kv[0], isinstance(kv[1], int))):
+            if isinstance(item, str):
+                visit(mods[item])
+            else:
+                rows.append(_node_row(summary, item, mod.depth + 1))
+
+    visit(mods[""])
+    return rows
+
+
+def _short_class(name: str | None) -> str:
+    return name.rsplit(".", 1)[-1] if name else ""
+
+
+def _module_row(mod: ModuleInfo, root_name: str) -> Row:
+    if mod.path == "":
+        name = root_name
+    elif mod.parent and mod.path.startswith(mod.parent + "."):
+        name = mod.path[len(mod.parent) + 1 :]
+    else:
+        name = mod.path
+    macs = None if mod.unknown_macs and not mod.macs else mod.macs
+    return Row(
+        mod.depth, "module", name, mod.path, _short_class(mod.class_name), mod.outputs,
+        mod.params, macs, mod.unknown_macs, mod.node_count,
+    )  # fmt: skip
+
+
+def _node_row(summary: GraphSummary, index: int, level: int) -> Row:
+    node = summary.nodes[index]
+    full = node.name or f"#{index}"
+    name = full.rsplit("/", 1)[-1] if full.startswith("/") else full
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+    unknown = 1 if node.macs is None else 0
+    return Row(level, "node", name, full, op, node.outputs, node.params, node.macs, unknown, 1)
+
+
+# ----------------------------------------------------------------------------------- formatting
+
+
+def format_dim(d: Dim) -> str:
+    """``64``, ``batch`` or ``?``."""
+    return "?" if d is None else str(d)
+
+
+def format_shape(shape: tuple[Dim, ...] | None) -> str:
+    """``batch x 64 x 56 x 56``; ``scalar`` for rank 0; ``?`` when unknown."""
+    if shape is None:
+        return "?"
+    if not shape:
+        return "scalar"
+    return " x ".join(format_dim(d) for d in shape)
+
+
+def format_tensor(t: TensorInfo) -> str:
+    """``x: float32 [batch x 3 x 224 x 224]``."""
+    return f"{t.name}: {t.dtype or '?'} [{format_shape(t.shape)}]"
+
+
+def format_bytes(n: int) -> str:
+    """Human size: ``512 B``, ``9.2 KB``, ``2.40 GB`` (powers of 1000)."""
+    if n < 1000:
+        return f"{n} B"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        if n < scale * 1000 or unit == "TB":
+            value = n / scale
+            return f"{value:.1f} {unit}" if value >= 10 else f"{value:.2f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_count(n: int) -> str:
+    """Short count: ``987``, ``12.3K``, ``4.56M``, ``7.89G``."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.2f}{unit}" if value < 100 else f"{value:.1f}{unit}"
+    return str(n)
+
+
+def _macs_cell(row: Row) -> str:
+    if row.macs is None:
+        return "?"
+    if row.macs == 0:
+        return "--" if not row.unknown_macs else "?"
+    text = f"{row.macs:,}"
+    return f"≥{text}" if row.unknown_macs else text
+
+
+def _cells(row: Row, columns: Sequence[str], *, indent: bool) -> list[str]:
+    outs = row.outputs[:_MAX_OUTPUTS]
+    more = len(row.outputs) - len(outs)
+    out: list[str] = []
+    for col in columns:
+        if col == "name":
+            out.append(("  " * row.level + row.name) if indent else (row.path or row.name))
+        elif col == "type":
+            out.append(row.type)
+        elif col == "shape":
+            text = "; ".join(format_shape(t.shape) for t in outs)
+            out.append(text + (f"; +{more} more" if more else ""))
+        elif col == "dtype":
+            dtypes = [t.dtype or "?" for t in outs]
+            out.append(dtypes[0] if len(set(dtypes)) == 1 else "; ".join(dtypes))
+        elif col == "params":
+            out.append(f"{row.params:,}" if row.params else "--")
+        elif col == "macs":
+            out.append(_macs_cell(row))
+        elif col == "nodes":
+            out.append(f"{row.nodes:,}" if row.kind == "module" else "")
+    return out
+
+
+def _check_columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return DEFAULT_COLUMNS
+    bad = [c for c in columns if c not in COLUMNS]
+    if bad:
+        from exportkit.errors import UsageError
+
+        raise UsageError(
+            f"unknown summary column {bad[0]!r}; columns are: {', '.join(COLUMNS)}",
+            hint="for example --columns name,type,shape,params",
+        )
+    return tuple(columns)
+
+
+def _macs_total(summary: GraphSummary) -> str:
+    if summary.unknown_macs and not summary.macs:
+        return f"unknown ({_nodes(summary.unknown_macs)} not countable)"
+    text = f"{format_count(summary.macs)} ({summary.macs:,})"
+    if summary.unknown_macs:
+        text = f"≥{text}, {_nodes(summary.unknown_macs)} not countable"
+    return text
+
+
+def _nodes(n: int) -> str:
+    return "1 node" if n == 1 else f"{n:,} nodes"
+
+
+def _facts(summary: GraphSummary) -> list[tuple[str, str]]:
+    """(label, value) lines shown above and below the table, shared by every text format."""
+    opsets = ", ".join(f"{d} {v}" for d, v in summary.opsets.items())
+    size = format_bytes(summary.file_bytes)
+    if summary.external_data_files:
+        files = ", ".join(summary.external_data_files[:3])
+        if len(summary.external_data_files) > 3:
+            files += f", +{len(summary.external_data_files) - 3} more"
+        size += f" + {format_bytes(summary.external_data_bytes)} external data ({files})"
+    hierarchy = {
+        "metadata": "PyTorch modules (exporter metadata)",
+        "names": "PyTorch modules (node names)",
+        "none": "none (flat node list)",
+    }.get(summary.hierarchy, summary.hierarchy)
+    facts = [
+        ("Model", summary.path),
+        ("Producer", summary.producer or "?"),
+        ("IR / opsets", f"IR {summary.ir_version}; {opsets}"),
+        ("Size", size),
+        ("Hierarchy", hierarchy),
+    ]
+    facts += [("Input", format_tensor(t)) for t in summary.inputs]
+    facts += [("Output", format_tensor(t)) for t in summary.outputs]
+    if summary.bound_dims:
+        facts.append(("Bound dims", ", ".join(f"{k}={v}" for k, v in summary.bound_dims.items())))
+    return facts
+
+
+def _totals(summary: GraphSummary) -> list[tuple[str, str]]:
+    ops = ", ".join(f"{k} {v}" for k, v in summary.op_histogram.items())
+    return [
+        ("Params", _params_total(summary)),
+        ("MACs", _macs_total(summary)),
+        ("Nodes", f"{summary.node_count:,}"),
+        ("Ops", ops or "none"),
+    ]
+
+
+def _params_total(summary: GraphSummary) -> str:
+    by_dtype = ", ".join(f"{format_bytes(b)} {d}" for d, b in summary.param_bytes.items())
+    return f"{summary.params:,}" + (f" ({by_dtype})" if by_dtype else "")
+
+
+# -------------------------------------------------------------------------------------- formats
+
+
+def render_table(
+    summary: GraphSummary,
+    *,
+    depth: int | None = None,
+    columns: Sequence[str] | None = None,
+    color: bool = False,
+    width: int = 120,
+) -> str:
+    """The terminal view: facts, the module/node tree, totals and warnings.
+
+    With ``color`` the table is drawn by rich (ANSI escapes, ``width`` columns); without, it is
+    plain aligned text, stable enough for golden files and pipes.
+    """
+    cols = _check_columns(columns)
+    rows = summary_rows(summary, depth)
+    body = [_cells(r, cols, indent=True) for r in rows]
+    if color:
+        return _rich_table(summary, cols, body, rows, width)
+    lines = [f"{label + ':':<13}{value}" for label, value in _facts(summary)]
+    lines.append("")
+    lines.extend(_plain_grid(cols, body))
+    lines.append("")
+    lines.extend(f"{label + ':':<13}{value}" for label, value in _totals(summary))
+    lines.extend(f"warning: {w}" for w in summary.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def _plain_grid(cols: Sequence[str], body: list[list[str]]) -> list[str]:
+    headers = [_HEADERS[c] for c in cols]
+    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if col in _NUMERIC else c.ljust(w)
+            for c, w, col in zip(cells, widths, cols, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
+    return [rule, line(headers), rule, *(line(r) for r in body), rule]
+
+
+def _rich_table(
+    summary: GraphSummary, cols: Sequence[str], body: list[list[str]], rows: list[Row], width: int
+) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=width, color_system="standard")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    for label, value in _facts(summary):
+        facts.add_row(label, value)
+    console.print(facts)
+    table = Table(show_lines=False, header_style="bold")
+    for col in cols:
+        table.add_column(_HEADERS[col], justify="right" if col in _NUMERIC else "left")
+    for row, cells in zip(rows, body, strict=True):
+        table.add_row(*cells, style="bold" if row.kind == "module" and row.level <= 1 else None)
+    console.print(table)
+    totals = Table.grid(padding=(0, 2))
+    totals.add_column(style="bold")
+    totals.add_column()
+    for label, value in _totals(summary):
+        totals.add_row(label, value)
+    console.print(totals)
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(out)
+
+
+def render_markdown(
+    summary: GraphSummary, *, depth: int | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """A Markdown fact list, a table of the tree (full module paths) and totals."""
+    cols = _check_columns(columns)
+    rows = summary_rows(summary, depth)
+
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"- **{label}**: {esc(value)}" for label, value in _facts(summary)]
+    lines.append("")
+    lines.append("| " + " | ".join(_HEADERS[c] for c in cols) + " |")
+    lines.append("|" + "|".join("---:" if c in _NUMERIC else "---" for c in cols) + "|")
+    for r in rows:
+        cells = _cells(r, cols, indent=False)
+        if "name" in cols:
+            i = cols.index("name")
+            cells[i] = ("&nbsp;" * 2 * r.level) + (
+                f"`{cells[i]}`" if r.kind == "node" else cells[i]
+            )
+        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    lines.append("")
+    lines.extend(f"- **{label}**: {esc(value)}" for label, value in _totals(summary))
+    lines.extend(f"- **Warning**: {esc(w)}" for w in summary.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(
+    summary: GraphSummary, *, depth: int | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """One CSV row per tree row: ``level,kind`` then the chosen columns, plain numbers.
+
+    Names are full module paths or node names; unknown MACs are empty cells.
+    """
+    cols = _check_columns(columns)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["level", "kind", *cols])
+    for r in summary_rows(summary, depth):
+        cells = _cells(r, cols, indent=False)
+        for i, col in enumerate(cols):
+            if col == "params":
+                cells[i] = str(r.params)
+            elif col == "macs":
+                cells[i] = "" if r.macs is None else str(r.macs)
+            elif col == "nodes":
+                cells[i] = str(r.nodes) if r.kind == "module" else ""
+        writer.writerow([r.level, r.kind, *cells])
+    return buf.getvalue()
+
+
+def render_html(
+    summary: GraphSummary, *, depth: int | None = None, columns: Sequence[str] | None = None
+) -> str:
+    """A self-contained HTML fragment (facts, tree table, totals) for notebooks and reports."""
+    cols = _check_columns(columns)
+    e = html.escape
+    parts = ["<div class='exportkit-summary'>", "<table>"]
+    parts += [f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>"
+              for k, v in _facts(summary)]  # fmt: skip
+    parts.append("</table><table><thead><tr>")
+    parts += [f"<th>{e(_HEADERS[c])}</th>" for c in cols]
+    parts.append("</tr></thead><tbody>")
+    for r in summary_rows(summary, depth):
+        cells = _cells(r, cols, indent=False)
+        tds = []
+        for col, cell in zip(cols, cells, strict=True):
+            if col == "name":
+                text = r.name
+                style = f"text-align:left;padding-left:{0.3 + 1.2 * r.level:.1f}em"
+                cell_html = f"<code>{e(text)}</code>" if r.kind == "node" else f"<b>{e(text)}</b>"
+                tds.append(f"<td style='{style}' title='{e(r.path)}'>{cell_html}</td>")
+            else:
+                align = "right" if col in _NUMERIC else "left"
+                tds.append(f"<td style='text-align:{align}'>{e(cell)}</td>")
+        parts.append("<tr>" + "".join(tds) + "</tr>")
+    parts.append("</tbody></table><table>")
+    parts += [f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>"
+              for k, v in _totals(summary)]  # fmt: skip
+    parts.append("</table>")
+    parts += [f"<p><b>warning:</b> {e(w)}</p>" for w in summary.warnings]
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------------------- json
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses -> dicts of their fields (recursively), tuples -> lists, mappings -> dicts."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELDS.get(type(obj))
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(obj))
+            _FIELDS[type(obj)] = names
+        return {n: to_jsonable(getattr(obj, n)) for n in names}
+    if isinstance(obj, (tuple, list)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def render_json(summary: GraphSummary, *, indent: int | None = 2) -> str:
+    """The whole summary as JSON: ``schema_version``, ``kind``, then every GraphSummary field.
+
+    Depth and column choices do not apply: every module and node is included.
+    """
+    doc = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_summary"}
+    doc.update(to_jsonable(summary))
+    doc["node_count"] = summary.node_count
+    return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
+
+
+def render_summary(
+    summary: GraphSummary,
+    fmt: Format = "table",
+    *,
+    depth: int | None = None,
+    columns: Sequence[str] | None = None,
+    color: bool = False,
+    width: int = 120,
+) -> str:
+    """Render in one of ``FORMATS``; the CLI's single entry point."""
+    if fmt == "table":
+        return render_table(summary, depth=depth, columns=columns, color=color, width=width)
+    if fmt == "json":
+        return render_json(summary)
+    if fmt == "markdown":
+        return render_markdown(summary, depth=depth, columns=columns)
+    if fmt == "csv":
+        return render_csv(summary, depth=depth, columns=columns)
+    if fmt == "html":
+        return render_html(summary, depth=depth, columns=columns)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+
+
+# ------------------------------------------------------------------------------------ before/after
+
+
+def render_comparison(
+    comparison: GraphComparison, format: Literal["table", "markdown", "json"] = "table"
+) -> str:
+    """Node counts per op type before and after (e.g. simplification), and the size change."""
+    if format == "json":
+        doc = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_comparison"}
+        doc.update(to_jsonable(comparison))
+        return json.dumps(doc, indent=2) + "\n"
+    c = comparison
+    size = (
+        f"{format_bytes(c.before_bytes)} -> {format_bytes(c.after_bytes)}"
+        f" ({_pct(c.before_bytes, c.after_bytes)})"
+    )
+    nodes = f"{c.before_nodes:,} -> {c.after_nodes:,} ({_pct(c.before_nodes, c.after_nodes)})"
+    changed = [op for op in c.ops if op.delta]
+    same = len(c.ops) - len(changed)
+    body = [[op.op_type, f"{op.before:,}", f"{op.after:,}", f"{op.delta:+,}"] for op in changed]
+    if format == "markdown":
+        lines = [f"- **Nodes**: {nodes}", f"- **Size**: {size}", ""]
+        if body:
+            lines += ["| Op | Before | After | Change |", "|---|---:|---:|---:|"]
+            lines += ["| " + " | ".join(r) + " |" for r in body]
+        if same:
+            lines.append(f"\n{same} op types unchanged.")
+        return "\n".join(lines) + "\n"
+    lines = [f"Nodes: {nodes}", f"Size:  {size}"]
+    if body:
+        headers = ["Op", "Before", "After", "Change"]
+        widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
+        fmt = [str.ljust, str.rjust, str.rjust, str.rjust]
+        for r in [headers, *body]:
+            lines.append("  ".join(f(x, w) for f, x, w in zip(fmt, r, widths, strict=True)))
+    if same:
+        lines.append(f"{same} op types unchanged")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(before: int, after: int) -> str:
+    if before == 0:
+        return "n/a"
+    return f"{(after - before) / before * 100:+.1f}%"

@@ -1,0 +1,389 @@
+"""summarize(): one ONNX file -> GraphSummary (facts, shapes, params, MACs, module tree)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import onnx
+
+from exportkit.summary.graph import (
+    DTYPE_BITS,
+    dtype_name,
+    infer_shapes,
+    load_model,
+    value_map,
+)
+from exportkit.summary.hierarchy import Scope, ScopeReader
+from exportkit.summary.macs import Shape, node_macs, resolve_shape
+from exportkit.summary.results import GraphSummary, ModuleInfo, NodeInfo, TensorInfo
+
+__all__ = ["PARAM_DTYPES", "summarize"]
+
+logger = logging.getLogger(__name__)
+
+#: Initializer dtypes that hold parameters; int32/int64/bool initializers are shapes and indices.
+PARAM_DTYPES = frozenset(
+    {"float32", "float16", "bfloat16", "float64", "complex64", "complex128", "float8e4m3fn",
+     "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "float8e8m0", "float4e2m1", "int8", "uint8",
+     "int4", "uint4"}
+)  # fmt: skip
+_KNOWN_DOMAINS = frozenset(
+    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft",
+     "com.microsoft.nchwc"}
+)  # fmt: skip
+
+
+def summarize(
+    path: str | os.PathLike[str],
+    *,
+    dims: Mapping[str, int] | None = None,
+    infer: bool = True,
+) -> GraphSummary:
+    """Summarize an ONNX file: model facts, inputs/outputs, nodes, module tree, params and MACs.
+
+    Reads only the protobuf: external weight data is never loaded (its files are checked to
+    exist and be long enough), so memory does not grow with the weights. Imports no torch,
+    onnxruntime or simplifier.
+
+    Args:
+        path: the ``.onnx`` file.
+        dims: values for symbolic dims (``{"batch": 1}``) used to count MACs of ops whose
+            shapes depend on them; unbound symbolic dims make those MACs unknown.
+        infer: run ONNX shape inference when some node outputs have no shape in the file.
+
+    Returns:
+        A GraphSummary; problems that do not stop the summary are in ``warnings``.
+
+    Raises:
+        OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
+    """
+    loaded = load_model(path)
+    model = loaded.model
+    warnings: list[str] = []
+    bound = dict(dims or {})
+
+    if model.functions:
+        model = _inline_functions(model, warnings)
+    if infer and _needs_inference(model.graph):
+        model, problem = infer_shapes(model)
+        if problem:
+            warnings.append(problem)
+
+    graph = model.graph
+    values = value_map(model)
+    init_names = {t.name for t in graph.initializer}
+    params = _parameters(graph)
+
+    builder = _Builder(values, params, bound)
+    for node in graph.node:
+        builder.add(node)
+    nodes = tuple(builder.nodes)
+    modules = builder.modules(graph)
+
+    inputs = tuple(values[v.name] for v in graph.input if v.name not in init_names)
+    outputs = tuple(values.get(v.name, TensorInfo(v.name, None, None)) for v in graph.output)
+    symbolic = _symbolic_dims(inputs + outputs)
+
+    warnings.extend(builder.warnings())
+    unused = [n for n in params if n not in builder.seen_params]
+    if unused:
+        count = sum(params[n][0] for n in unused)
+        warnings.append(f"{len(unused)} initializers ({count:,} parameters) are read by no node")
+    unbound = [d for d in symbolic if d not in bound]
+    if builder.unknown_macs and unbound:
+        names = ", ".join(unbound)
+        warnings.append(
+            f"MACs of {_nodes(builder.unknown_macs)} are unknown: shapes depend on {names}; "
+            f"bind them to count them (--dim {unbound[0]}=1)"
+        )
+
+    param_bytes: dict[str, int] = {}
+    for numel, dtype in params.values():
+        param_bytes[dtype] = param_bytes.get(dtype, 0) + (numel * DTYPE_BITS.get(dtype, 0) + 7) // 8
+    for numel, dtype in builder.constant_params:
+        param_bytes[dtype] = param_bytes.get(dtype, 0) + (numel * DTYPE_BITS.get(dtype, 0) + 7) // 8
+
+    histogram: dict[str, int] = {}
+    for n in nodes:
+        key = _op_key(n.domain, n.op_type)
+        histogram[key] = histogram.get(key, 0) + 1
+
+    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
+    return GraphSummary(
+        path=str(loaded.path),
+        ir_version=model.ir_version,
+        opsets={(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        producer=producer,
+        graph_name=graph.name,
+        file_bytes=loaded.file_bytes,
+        external_data_bytes=loaded.external_data_bytes,
+        external_data_files=loaded.external_data_files,
+        inputs=inputs,
+        outputs=outputs,
+        nodes=nodes,
+        modules=modules,
+        hierarchy=builder.source,
+        params=sum(v[0] for v in params.values()) + sum(c for c, _ in builder.constant_params),
+        param_bytes=dict(sorted(param_bytes.items())),
+        macs=sum(n.macs for n in nodes if n.macs is not None),
+        unknown_macs=builder.unknown_macs,
+        op_histogram=dict(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        symbolic_dims=symbolic,
+        bound_dims=bound,
+        warnings=tuple(warnings),
+    )
+
+
+def _nodes(n: int) -> str:
+    return "1 node" if n == 1 else f"{n:,} nodes"
+
+
+def _op_key(domain: str, op_type: str) -> str:
+    return op_type if domain in ("", "ai.onnx") else f"{domain}::{op_type}"
+
+
+def _inline_functions(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto:
+    try:
+        import onnx.inliner
+
+        return onnx.inliner.inline_local_functions(model)
+    except Exception as exc:  # best effort: the summary still lists the call nodes
+        warnings.append(f"could not inline the model's local functions: {exc}")
+        return model
+
+
+def _needs_inference(graph: onnx.GraphProto) -> bool:
+    known = {v.name for v in graph.value_info if v.type.tensor_type.HasField("shape")}
+    known.update(v.name for v in graph.output)
+    return any(o and o not in known for n in graph.node for o in n.output)
+
+
+def _numel(dims: Iterator[int] | list[int]) -> int:
+    count = 1
+    for d in dims:
+        count *= d
+    return count
+
+
+def _parameters(graph: onnx.GraphProto) -> dict[str, tuple[int, str]]:
+    """name -> (elements, dtype) of initializers that are parameters (not scalars or indices)."""
+    out: dict[str, tuple[int, str]] = {}
+    for t in graph.initializer:
+        dtype = dtype_name(t.data_type)
+        if dtype in PARAM_DTYPES and len(t.dims) >= 1:
+            numel = _numel(list(t.dims))
+            if numel:
+                out[t.name] = (numel, dtype)
+    return out
+
+
+def _subgraph_names(node: onnx.NodeProto) -> Iterator[str]:
+    """Names read inside a node's subgraphs (If/Loop/Scan bodies), recursively."""
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for g in graphs:
+            for t in g.initializer:
+                yield t.name
+            for inner in g.node:
+                yield from inner.input
+                yield from _subgraph_names(inner)
+
+
+def _symbolic_dims(tensors: tuple[TensorInfo, ...]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for t in tensors:
+        for d in t.shape or ():
+            if isinstance(d, str):
+                seen.setdefault(d)
+    return tuple(seen)
+
+
+@dataclass
+class _Module:
+    path: str
+    class_name: str | None
+    depth: int
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+    nodes: list[int] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+class _Builder:
+    """Accumulates NodeInfo rows and the module tree, node by node."""
+
+    def __init__(
+        self,
+        values: dict[str, TensorInfo],
+        params: dict[str, tuple[int, str]],
+        dims: dict[str, int],
+    ) -> None:
+        self.values = values
+        self.params = params
+        self.dims = dims
+        self.nodes: list[NodeInfo] = []
+        self.chains: list[tuple[str, ...]] = []
+        self.seen_params: set[str] = set()
+        self.constant_params: list[tuple[int, str]] = []
+        self.unknown_macs = 0
+        self.unknown_domains: dict[str, dict[str, None]] = {}
+        self.reader = ScopeReader()
+        self.source_counts = {"metadata": 0, "names": 0}
+        self.root_class: str | None = None
+        self.mods: dict[str, _Module] = {"": _Module("", None, 0, None)}
+        self._shapes: dict[str, Shape | None] = {}
+        self._no_info = TensorInfo("", None, None)
+
+    def shape_of(self, name: str) -> Shape | None:
+        try:
+            return self._shapes[name]
+        except KeyError:
+            info = self.values.get(name)
+            shape = resolve_shape(info.shape, self.dims) if info is not None else None
+            self._shapes[name] = shape
+            return shape
+
+    def add(self, node: onnx.NodeProto) -> None:
+        index = len(self.nodes)
+        path = self._place(node, index)
+        count = 0
+        for name in node.input:
+            if name in self.params and name not in self.seen_params:
+                self.seen_params.add(name)
+                count += self.params[name][0]
+        if node.attribute:
+            for name in _subgraph_names(node):
+                if name in self.params and name not in self.seen_params:
+                    self.seen_params.add(name)
+                    count += self.params[name][0]
+            if node.op_type == "Constant":
+                count += self._constant_params(node)
+        domain = node.domain
+        if domain not in _KNOWN_DOMAINS:
+            self.unknown_domains.setdefault(domain, {}).setdefault(node.op_type)
+        macs = node_macs(node, self.shape_of)
+        if macs is None:
+            self.unknown_macs += 1
+        values = self.values
+        outputs = tuple(values.get(o) or TensorInfo(o, None, None) for o in node.output if o)
+        self.nodes.append(
+            NodeInfo(node.name, node.op_type, domain, path, tuple(node.input), outputs, count, macs)
+        )
+
+    def _constant_params(self, node: onnx.NodeProto) -> int:
+        for attr in node.attribute:
+            if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+                dtype = dtype_name(attr.t.data_type)
+                if dtype in PARAM_DTYPES and len(attr.t.dims) >= 1:
+                    numel = _numel(list(attr.t.dims))
+                    self.constant_params.append((numel, dtype or ""))
+                    return numel
+        return 0
+
+    def _place(self, node: onnx.NodeProto, index: int) -> str:
+        found = self.reader.scope(node)
+        scope: Scope = ()
+        if found is not None:
+            scope, root_class, source = found
+            self.source_counts[source] += 1
+            if root_class and self.root_class is None:
+                self.root_class = root_class
+        parent = ""
+        chain: list[str] = []
+        for path, cls in scope:
+            mod = self.mods.get(path)
+            if mod is None:
+                mod = _Module(path, cls, self.mods[parent].depth + 1, parent)
+                self.mods[path] = mod
+                self.mods[parent].children.append(path)
+            elif mod.class_name is None and cls:
+                mod.class_name = cls
+            parent = path
+            chain.append(path)
+        self.mods[parent].nodes.append(index)
+        self.chains.append(tuple(chain))
+        return parent
+
+    @property
+    def source(self) -> str:
+        if self.source_counts["metadata"]:
+            return "metadata"
+        if len(self.mods) > 1:
+            return "names"
+        return "none"
+
+    def warnings(self) -> list[str]:
+        out = []
+        for domain, ops in sorted(self.unknown_domains.items()):
+            count = sum(1 for n in self.nodes if n.domain == domain)
+            uses = "1 node uses" if count == 1 else f"{count} nodes use"
+            out.append(
+                f"{uses} ops from unknown domain {domain!r} ({', '.join(ops)}): "
+                "their output shapes and MACs may be unknown"
+            )
+        return out
+
+    def modules(self, graph: onnx.GraphProto) -> tuple[ModuleInfo, ...]:
+        self.mods[""].class_name = self.root_class
+        self._module_outputs(graph)
+        out: list[ModuleInfo] = []
+
+        def visit(path: str) -> tuple[int, int, int, int]:
+            mod = self.mods[path]
+            slot = len(out)
+            out.append(None)  # type: ignore[arg-type]  # filled after the children
+            own = [self.nodes[i] for i in mod.nodes]
+            count = len(own)
+            params = sum(n.params for n in own)
+            macs = sum(n.macs for n in own if n.macs is not None)
+            unknown = sum(1 for n in own if n.macs is None)
+            for child in mod.children:
+                c, p, m, u = visit(child)
+                count, params, macs, unknown = count + c, params + p, macs + m, unknown + u
+            outputs = tuple(self.values.get(t) or TensorInfo(t, None, None) for t in mod.outputs)
+            out[slot] = ModuleInfo(
+                path=path,
+                class_name=mod.class_name,
+                depth=mod.depth,
+                parent=mod.parent,
+                node_count=count,
+                params=params,
+                macs=macs,
+                unknown_macs=unknown,
+                outputs=outputs,
+                children=tuple(mod.children),
+                nodes=tuple(mod.nodes),
+            )
+            return count, params, macs, unknown
+
+        visit("")
+        return tuple(out)
+
+    def _module_outputs(self, graph: onnx.GraphProto) -> None:
+        """A value is an output of each module that computes it and has a reader outside."""
+        graph_outputs = {v.name for v in graph.output}
+        producer_chain: dict[str, tuple[str, ...]] = {}
+        shared: dict[str, int] = {}  # value -> depth of the module shared with all readers
+        for node, chain in zip(self.nodes, self.chains, strict=True):
+            for name in node.inputs:
+                pchain = producer_chain.get(name)
+                if pchain is None:
+                    continue
+                n = 0
+                limit = min(len(pchain), len(chain), shared[name])
+                while n < limit and pchain[n] == chain[n]:
+                    n += 1
+                shared[name] = n
+            for o in node.outputs:
+                producer_chain[o.name] = chain
+                shared[o.name] = len(chain)  # no reader outside yet
+        for name in graph_outputs:
+            if name in shared:
+                shared[name] = 0
+        self.mods[""].outputs.extend(v.name for v in graph.output)
+        for name, chain in producer_chain.items():
+            for path in chain[shared[name] :]:
+                self.mods[path].outputs.append(name)

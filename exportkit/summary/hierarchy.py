@@ -1,0 +1,280 @@
+"""Which PyTorch module each ONNX node came from, and carrying that over simplification.
+
+Two sources, in order of preference:
+
+* the dynamo exporter's node metadata: ``pkg.torch.onnx.name_scopes`` (``['', 'layer1',
+  'layer1.0', 'layer1.0.conv1', 'conv2d']``: root, modules, then the FX node) with
+  ``pkg.torch.onnx.class_hierarchy`` alongside, or the ``namespace`` string
+  (``': __main__.Net/layer1: torch.nn.Sequential/conv2d: aten.conv2d.default'``);
+* TorchScript-style node names: ``/layer1/layer1.0/conv1/Conv`` (modules, then the op).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+import onnx
+
+__all__ = ["SCOPE_KEYS", "Scope", "ScopeReader", "carry_metadata", "common_scope"]
+
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"
+CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
+NAMESPACE = "namespace"
+#: metadata_props keys that carry the module hierarchy of a node.
+SCOPE_KEYS = (NAME_SCOPES, CLASS_HIERARCHY, NAMESPACE)
+
+#: A node's modules, outermost first: (dotted module path, class name or None).
+Scope = tuple[tuple[str, str | None], ...]
+
+
+def _parse_list(text: str) -> list[str] | None:
+    """Parse the exporter's ``"['', 'a', 'a.b']"``; fast path for plain names, else literal_eval."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    body = text[1:-1].strip()
+    if not body:
+        return []
+    parts = body.split(", ")
+    if all(len(p) >= 2 and p[0] == p[-1] == "'" and "'" not in p[1:-1] for p in parts):
+        return [p[1:-1] for p in parts]
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def _qualify(parent: str, part: str) -> str:
+    """TorchScript names mix ``layer1.0`` (already qualified) and ``conv1`` (relative)."""
+    if not parent or part.startswith(parent + "."):
+        return part
+    return f"{parent}.{part}"
+
+
+class ScopeReader:
+    """Reads node scopes, caching the parse of repeated metadata strings."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str, str], tuple[Scope, str | None] | None] = {}
+        self._name_cache: dict[str, Scope] = {}
+
+    def from_metadata(self, node: onnx.NodeProto) -> tuple[Scope, str | None] | None:
+        """(scope, root class) from the node's metadata, or None if it has none."""
+        if not node.metadata_props:
+            return None
+        scopes = classes = namespace = ""
+        for prop in node.metadata_props:
+            if prop.key == NAME_SCOPES:
+                scopes = prop.value
+            elif prop.key == CLASS_HIERARCHY:
+                classes = prop.value
+            elif prop.key == NAMESPACE:
+                namespace = prop.value
+        if not (scopes or namespace):
+            return None
+        key = (scopes, classes, namespace)
+        if key not in self._cache:
+            self._cache[key] = _scope_from_metadata(scopes, classes, namespace)
+        return self._cache[key]
+
+    def from_name(self, name: str) -> Scope | None:
+        """Scope from a TorchScript-style name ``/a/a.0/conv/Conv``; None if not that style."""
+        if not name.startswith("/"):
+            return None
+        parts = name.split("/")[1:-1]
+        key = "/".join(parts)
+        cached = self._name_cache.get(key)
+        if cached is None:
+            out: list[tuple[str, str | None]] = []
+            parent = ""
+            for part in parts:
+                if not part:
+                    continue
+                parent = _qualify(parent, part)
+                out.append((parent, None))
+            cached = tuple(out)
+            self._name_cache[key] = cached
+        return cached
+
+    def scope(self, node: onnx.NodeProto) -> tuple[Scope, str | None, str] | None:
+        """(scope, root class, source: ``"metadata"`` or ``"names"``); None if neither."""
+        meta = self.from_metadata(node)
+        if meta is not None:
+            return meta[0], meta[1], "metadata"
+        named = self.from_name(node.name)
+        if named is not None:
+            return named, None, "names"
+        return None
+
+
+def _scope_from_metadata(
+    scopes: str, classes: str, namespace: str
+) -> tuple[Scope, str | None] | None:
+    names = _parse_list(scopes) if scopes else None
+    if names is not None and len(names) >= 1:
+        cls = _parse_list(classes) if classes else None
+        cls = cls if cls is not None and len(cls) == len(names) else [None] * len(names)  # type: ignore[list-item]
+        # First entry is the root (''), last is the FX node itself, not a module.
+        modules = names[1:-1] if len(names) >= 2 else []
+        mod_classes = cls[1:-1] if len(names) >= 2 else []
+        scope = tuple((n, c or None) for n, c in zip(modules, mod_classes, strict=True) if n)
+        return scope, (cls[0] or None) if cls else None
+    if namespace:
+        entries = namespace.split("/")
+        pairs = [e.split(": ", 1) if ": " in e else [e, ""] for e in entries]
+        root_class = pairs[0][1] or None
+        scope = tuple((n, c or None) for n, c in pairs[1:-1] if n)
+        return scope, root_class
+    return None
+
+
+def common_scope(scopes: Sequence[Scope]) -> Scope:
+    """The longest scope prefix shared by all ``scopes``."""
+    if not scopes:
+        return ()
+    first = scopes[0]
+    n = len(first)
+    for s in scopes[1:]:
+        n = min(n, len(s))
+        for i in range(n):
+            if s[i][0] != first[i][0]:
+                n = i
+                break
+    return first[:n]
+
+
+def _set_props(node: onnx.NodeProto, values: dict[str, str]) -> None:
+    kept = [p for p in node.metadata_props if p.key not in values]
+    del node.metadata_props[:]
+    for p in kept:
+        node.metadata_props.add(key=p.key, value=p.value)
+    for key, value in values.items():
+        node.metadata_props.add(key=key, value=value)
+
+
+def _scope_props(node: onnx.NodeProto, scope: Scope, root_class: str | None) -> dict[str, str]:
+    """Metadata in the dynamo exporter's format for ``node`` placed in ``scope``."""
+    names = ["", *(p for p, _ in scope), node.name or node.op_type]
+    classes = [root_class or "", *(c or "" for _, c in scope), node.op_type]
+    parts = [f"{p}: {c or ''}" for p, c in scope]
+    namespace = "/".join([f": {root_class or ''}", *parts, f"{names[-1]}: {node.op_type}"])
+    return {NAME_SCOPES: repr(names), CLASS_HIERARCHY: repr(classes), NAMESPACE: namespace}
+
+
+def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> int:
+    """Give the nodes of a simplified graph the module hierarchy of the original graph, in place.
+
+    onnxsim and onnxslim drop every node's ``metadata_props``. For each node of ``simplified``
+    that lost its hierarchy, this copies the metadata of the original node with the same name,
+    else of the original node that produced one of its outputs. A node that matches nothing
+    (fused or new) is placed in the innermost module shared by its nearest placed producers and
+    consumers, and gets ``pkg.torch.onnx.name_scopes``, ``pkg.torch.onnx.class_hierarchy`` and
+    ``namespace`` written in the dynamo exporter's format. TorchScript-style originals (hierarchy
+    in node names) work the same way: renamed nodes get metadata derived from the names.
+
+    Neither model needs its weights loaded. Save ``simplified`` afterwards to keep the result.
+
+    Args:
+        original: the graph before simplification (e.g. ``onnx.load(p, load_external_data=False)``).
+        simplified: the simplified graph; its nodes' ``metadata_props`` are modified.
+
+    Returns:
+        The number of nodes of ``simplified`` whose metadata was written.
+    """
+    reader = ScopeReader()
+    orig_nodes = list(original.graph.node)
+    by_name = {n.name: n for n in orig_nodes if n.name}
+    by_output: dict[str, onnx.NodeProto] = {}
+    root_class: str | None = None
+    any_scope = False
+    for n in orig_nodes:
+        for out in n.output:
+            if out:
+                by_output.setdefault(out, n)
+        found = reader.scope(n)
+        if found is not None:
+            any_scope = True
+            root_class = root_class or found[1]
+    if not any_scope:
+        return 0
+
+    placed: dict[int, Scope] = {}  # id(simplified node) -> scope
+    pending: list[onnx.NodeProto] = []
+    written = 0
+    for node in simplified.graph.node:
+        own = reader.scope(node)
+        if own is not None and (own[2] == "metadata" or node.name in by_name or own[0]):
+            placed[id(node)] = own[0]
+            continue
+        source = by_name.get(node.name) if node.name else None
+        if source is None:
+            source = next((by_output[o] for o in node.output if o in by_output), None)
+        src_scope = reader.scope(source) if source is not None else None
+        if source is None or src_scope is None:
+            pending.append(node)
+            continue
+        if src_scope[2] == "metadata":
+            _set_props(node, {p.key: p.value for p in source.metadata_props})
+        else:
+            _set_props(node, _scope_props(node, src_scope[0], root_class))
+        placed[id(node)] = src_scope[0]
+        written += 1
+
+    if pending:
+        written += _place_by_neighbours(simplified, pending, placed, by_output, reader, root_class)
+    return written
+
+
+def _place_by_neighbours(
+    simplified: onnx.ModelProto,
+    pending: list[onnx.NodeProto],
+    placed: dict[int, Scope],
+    by_output: dict[str, onnx.NodeProto],
+    reader: ScopeReader,
+    root_class: str | None,
+) -> int:
+    producer: dict[str, onnx.NodeProto] = {}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in simplified.graph.node:
+        for out in n.output:
+            producer[out] = n
+        for inp in n.input:
+            consumers.setdefault(inp, []).append(n)
+
+    def known(n: onnx.NodeProto) -> Scope | None:
+        return placed.get(id(n))
+
+    written = 0
+    # Two passes: nodes placed in the first pass anchor chains of new nodes in the second.
+    for _ in range(2):
+        still: list[onnx.NodeProto] = []
+        for node in pending:
+            near: list[Scope] = []
+            for inp in node.input:
+                p = producer.get(inp)
+                s = known(p) if p is not None else None
+                if s is None and inp in by_output:
+                    found = reader.scope(by_output[inp])
+                    s = found[0] if found else None
+                if s is not None:
+                    near.append(s)
+            for out in node.output:
+                for c in consumers.get(out, ()):
+                    s = known(c)
+                    if s is not None:
+                        near.append(s)
+            if not near:
+                still.append(node)
+                continue
+            scope = common_scope(near)
+            _set_props(node, _scope_props(node, scope, root_class))
+            placed[id(node)] = scope
+            written += 1
+        pending = still
+        if not pending:
+            break
+    return written

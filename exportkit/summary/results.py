@@ -1,0 +1,130 @@
+"""The typed results of a graph summary: plain frozen dataclasses, no rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Dim",
+    "GraphSummary",
+    "ModuleInfo",
+    "NodeInfo",
+    "TensorInfo",
+]
+
+#: One dimension of a shape: an ``int`` when static, the symbol's name (``"batch"``) when
+#: symbolic, ``None`` when nothing is known about it.
+Dim = int | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    """A named value of the graph with its element type and shape.
+
+    ``dtype`` is a numpy-style name (``"float32"``) or ``None`` when unknown; ``shape`` is
+    ``None`` when even the rank is unknown.
+    """
+
+    name: str
+    dtype: str | None
+    shape: tuple[Dim, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """One node of the main graph.
+
+    ``params`` counts the elements of the parameters this node is the first to read (shared
+    weights count once, at their first reader). ``macs`` is ``None`` when it cannot be counted
+    (unknown op, symbolic or unknown shapes); ops that do no multiply-accumulate work (Relu,
+    Reshape, Add, ...) count 0.
+    """
+
+    name: str
+    op_type: str
+    domain: str
+    module: str
+    inputs: tuple[str, ...]
+    outputs: tuple[TensorInfo, ...]
+    params: int
+    macs: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    """One PyTorch module of the hierarchy (the root ``""`` is the whole model).
+
+    ``macs`` is the sum of the countable MACs of every node under it; ``unknown_macs`` is how
+    many of those nodes could not be counted (so ``macs`` is a lower bound when it is not 0).
+    ``outputs`` are the values computed inside the module and read outside it.
+    """
+
+    path: str
+    class_name: str | None
+    depth: int
+    parent: str | None
+    node_count: int
+    params: int
+    macs: int
+    unknown_macs: int
+    outputs: tuple[TensorInfo, ...]
+    children: tuple[str, ...]
+    nodes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GraphSummary:
+    """What ``summarize`` found in one ONNX file.
+
+    ``hierarchy`` says where the module tree came from: ``"metadata"`` (the dynamo exporter's
+    node metadata), ``"names"`` (TorchScript-style node names such as ``/layer1/conv1/Conv``)
+    or ``"none"`` (a flat list of nodes under the root). ``modules`` is the tree in pre-order,
+    root first. ``macs`` is the sum over nodes whose MACs are known; ``unknown_macs`` counts the
+    others. ``param_bytes`` maps a dtype name to the bytes of parameters of that dtype.
+    ``warnings`` are things the reader should know (unknown ops, failed shape inference, ...).
+    """
+
+    path: str
+    ir_version: int
+    opsets: Mapping[str, int]
+    producer: str
+    graph_name: str
+    file_bytes: int
+    external_data_bytes: int
+    external_data_files: tuple[str, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    nodes: tuple[NodeInfo, ...]
+    modules: tuple[ModuleInfo, ...]
+    hierarchy: str
+    params: int
+    param_bytes: Mapping[str, int]
+    macs: int
+    unknown_macs: int
+    op_histogram: Mapping[str, int]
+    symbolic_dims: tuple[str, ...]
+    bound_dims: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def node_count(self) -> int:
+        """Number of nodes in the main graph."""
+        return len(self.nodes)
+
+    @property
+    def total_bytes(self) -> int:
+        """The .onnx file plus its external data."""
+        return self.file_bytes + self.external_data_bytes
+
+    def module(self, path: str) -> ModuleInfo:
+        """The module with this dotted path (``""`` is the root); KeyError if absent."""
+        for info in self.modules:
+            if info.path == path:
+                return info
+        raise KeyError(path)
+
+    def _repr_html_(self) -> str:
+        from exportkit.report.summary import render_html
+
+        return render_html(self)

@@ -1,0 +1,202 @@
+"""summarize() on graphs built with onnx.helper: facts, shapes, params, MACs, hierarchy, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+from tests.summary_graphs import attention_block, conv_net, custom_op_graph, flat_graph, save
+
+from exportkit.errors import OnnxFileError
+from exportkit.report.summary import render_json, render_table, summary_rows
+from exportkit.summary import summarize
+
+
+def test_conv_net_facts_params_and_hand_computed_macs(tmp_path: Path) -> None:
+    s = summarize(save(conv_net(), tmp_path / "net.onnx"))
+    assert s.ir_version == 9
+    assert s.opsets == {"ai.onnx": 17}
+    assert s.producer == "tests"
+    assert [(t.name, t.dtype, t.shape) for t in s.inputs] == [("x", "float32", (1, 3, 8, 8))]
+    assert [(t.name, t.shape) for t in s.outputs] == [("y", (1, 10))]
+    assert s.params == 4 * 3 * 3 * 3 + 4 + 10 * 64 + 10
+    assert s.param_bytes == {"float32": 762 * 4}
+    by_op = {n.op_type: n for n in s.nodes}
+    assert by_op["Conv"].macs == 4 * 8 * 8 * 3 * 3 * 3
+    assert by_op["MaxPool"].macs == 4 * 4 * 4 * 2 * 2
+    assert by_op["Gemm"].macs == 10 * 64
+    assert by_op["Relu"].macs == 0
+    assert s.macs == 6912 + 256 + 640
+    assert s.unknown_macs == 0
+    # Shapes were missing in the file: shape inference filled them.
+    assert by_op["MaxPool"].outputs[0].shape == (1, 4, 4, 4)
+    assert s.op_histogram == {"Conv": 1, "Flatten": 1, "Gemm": 1, "MaxPool": 1, "Relu": 1}
+    assert s.warnings == ()
+
+
+def test_torchscript_names_give_module_tree(tmp_path: Path) -> None:
+    s = summarize(save(conv_net(), tmp_path / "net.onnx"))
+    assert s.hierarchy == "names"
+    assert [m.path for m in s.modules] == [
+        "",
+        "features",
+        "features.conv",
+        "features.act",
+        "pool",
+        "fc",
+    ]
+    features = s.module("features")
+    assert features.params == 112
+    assert features.macs == 6912
+    assert [(t.name, t.shape) for t in features.outputs] == [("r", (1, 4, 8, 8))]
+    assert s.module("").outputs[0].name == "y"
+
+
+def test_dynamo_metadata_tree_and_shared_weight_counted_once(tmp_path: Path) -> None:
+    s = summarize(save(attention_block(), tmp_path / "attn.onnx"))
+    assert s.hierarchy == "metadata"
+    # Wqk feeds both q and k: its 64 elements count once, at its first reader.
+    assert s.params == 3 * 64
+    assert s.module("attn.q").params == 64
+    assert s.module("attn.k").params == 0
+    assert s.module("attn").params == 128
+    assert s.module("attn").class_name == "__main__.Attention"
+    assert s.module("").class_name == "__main__.Net"
+    assert s.macs == 4 * 640 + 400 + 400
+    assert s.module("attn").macs == 3 * 640 + 800
+
+
+def test_flat_graph_has_no_hierarchy_and_symbolic_dims(tmp_path: Path) -> None:
+    path = save(flat_graph(), tmp_path / "flat.onnx")
+    s = summarize(path)
+    assert s.hierarchy == "none"
+    assert [m.path for m in s.modules] == [""]
+    assert s.symbolic_dims == ("batch",)
+    assert s.inputs[0].shape == ("batch", 4)
+    assert s.nodes[0].macs is None  # depends on batch, never shown as 0
+    assert s.unknown_macs == 1
+    assert any("--dim batch=1" in w for w in s.warnings)
+    bound = summarize(path, dims={"batch": 3})
+    assert bound.nodes[0].macs == 3 * 3 * 4
+    assert bound.unknown_macs == 0
+    assert not any("unknown" in w for w in bound.warnings)
+
+
+def test_unknown_domain_is_a_warning_and_unknown_macs(tmp_path: Path) -> None:
+    s = summarize(save(custom_op_graph(), tmp_path / "custom.onnx"))
+    assert any("'my.ops'" in w and "FancyOp" in w for w in s.warnings)
+    fancy = next(n for n in s.nodes if n.op_type == "FancyOp")
+    assert fancy.macs is None
+    assert s.op_histogram["my.ops::FancyOp"] == 1
+    table = render_table(s)
+    assert "my.ops::FancyOp" in table
+    assert "warning: 1 node uses ops from unknown domain 'my.ops'" in table
+
+
+def test_depth_limits_rows_and_aggregates(tmp_path: Path) -> None:
+    s = summarize(save(attention_block(), tmp_path / "attn.onnx"))
+    rows = summary_rows(s, depth=1)
+    assert [(r.level, r.name) for r in rows] == [(0, "attn.onnx"), (1, "attn"), (1, "out")]
+    assert rows[1].macs == 3 * 640 + 800
+    full = summary_rows(s)
+    assert sum(1 for r in full if r.kind == "node") == len(s.nodes)
+
+
+def test_json_is_versioned_and_complete(tmp_path: Path) -> None:
+    s = summarize(save(conv_net(), tmp_path / "net.onnx"))
+    doc = json.loads(render_json(s))
+    assert doc["schema_version"] == 1
+    assert doc["kind"] == "exportkit.graph_summary"
+    assert doc["params"] == 762
+    assert doc["node_count"] == 5
+    assert doc["inputs"][0] == {"name": "x", "dtype": "float32", "shape": [1, 3, 8, 8]}
+    conv = doc["nodes"][0]
+    assert conv["op_type"] == "Conv" and conv["module"] == "features.conv" and conv["macs"] == 6912
+
+
+def test_external_data_is_not_read_and_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "ext.onnx"
+    model = conv_net()
+    onnx.save(model, str(path), save_as_external_data=True, location="ext.onnx.data",
+              size_threshold=0)  # fmt: skip
+    s = summarize(path)
+    assert s.params == 762
+    assert s.external_data_files == ("ext.onnx.data",)
+    assert s.external_data_bytes == (tmp_path / "ext.onnx.data").stat().st_size
+    data = tmp_path / "ext.onnx.data"
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(OnnxFileError, match=r"ext\.onnx\.data.*truncated"):
+        summarize(path)
+    data.unlink()
+    with pytest.raises(OnnxFileError, match=r"ext\.onnx\.data.*missing") as err:
+        summarize(path)
+    assert err.value.hint and "beside the .onnx file" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "is empty"),
+        (b"import torch\nprint('not onnx')\n", "not .*ONNX"),
+        (None, "not a readable ONNX model"),  # truncated export, filled in below
+    ],
+)
+def test_bad_files_raise_onnx_file_error(tmp_path: Path, content: bytes | None, match: str) -> None:
+    path = tmp_path / "bad.onnx"
+    if content is None:
+        good = conv_net().SerializeToString()
+        content = good[: len(good) // 2]
+    path.write_bytes(content)
+    with pytest.raises(OnnxFileError, match=match) as err:
+        summarize(path)
+    assert err.value.hint
+    assert err.value.exit_code == 2
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(OnnxFileError, match="no such file"):
+        summarize(tmp_path / "nope.onnx")
+    with pytest.raises(OnnxFileError, match="is a folder"):
+        summarize(tmp_path)
+
+
+def test_if_subgraph_parameters_belong_to_the_if_node(tmp_path: Path) -> None:
+    branch = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["z"])], "then", [],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [2, 3])],
+    )  # fmt: skip
+    other = helper.make_graph(
+        [helper.make_node("Identity", ["x3"], ["z2"])], "else", [],
+        [helper.make_tensor_value_info("z2", onnx.TensorProto.FLOAT, [2, 3])],
+    )  # fmt: skip
+    weight = onnx.numpy_helper.from_array(np.ones((4, 3), dtype=np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)],
+        "if", [helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, []),
+               helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4]),
+               helper.make_tensor_value_info("x3", onnx.TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])],
+        [weight],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    s = summarize(save(model, tmp_path / "if.onnx"))
+    assert s.nodes[0].params == 12
+    assert s.nodes[0].macs is None  # control flow: not countable, shown as unknown
+
+
+def test_import_does_not_pull_heavy_modules() -> None:
+    code = (
+        "import sys, exportkit.summary, exportkit.report.summary\n"
+        "heavy = [m for m in ('torch', 'onnxruntime', 'onnxsim', 'onnxslim', 'rich') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
