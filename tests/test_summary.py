@@ -11,11 +11,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from tests.summary_graphs import attention_block, conv_net, custom_op_graph, flat_graph, save
 
 from exportkit.errors import OnnxFileError
 from exportkit.report.summary import render_json, render_table, summary_rows
 from exportkit.summary import summarize
+from tests.summary_graphs import attention_block, conv_net, custom_op_graph, flat_graph, save
 
 
 def test_conv_net_facts_params_and_hand_computed_macs(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import onnx
 import pytest
-from tests.summary_graphs import attention_block, conv_net, custom_op_graph, save
 
 from exportkit.report.summary import render_summary
 from exportkit.summary import GraphSummary, summarize
+from tests.summary_graphs import attention_block, conv_net, custom_op_graph, save
 
 GRAPHS: dict[str, Callable[[], onnx.ModelProto]] = {
     "conv_net": conv_net,
