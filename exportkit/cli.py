@@ -22,6 +22,7 @@ from exportkit.errors import (
     ExportkitError,
     InputSpecError,
     OutputPathError,
+    UsageError,
 )
 
 __all__ = ["main", "run"]
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the graph summary of any ONNX file (no torch needed)",
         description="Shapes, types, parameters and MACs of every node of an ONNX file.",
         epilog="examples:\n  exportkit summary model.onnx\n  exportkit summary model.onnx --format json\n"
-        + EXIT_CODES,
+        "  exportkit summary model.onnx --depth 2 --columns name,type,shape,params,macs\n"
+        "  exportkit summary model.onnx --dim batch=1\n" + EXIT_CODES,
         formatter_class=fmt,
     )
     p.add_argument("file", metavar="FILE.onnx", help="the ONNX file")
@@ -200,7 +202,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("table", "json", "markdown", "csv"),
         default="table",
-        help="table (default) for people, json for machines",
+        help="table (default) for people, json for machines (every module and node, "
+        "whatever --depth and --columns say), markdown, csv",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show the module tree down to N levels (0: the model only, 1: its top-level "
+        "modules, ...); deeper rows are folded into their parent. Default: every node. "
+        "Example: --depth 2",
+    )
+    p.add_argument(
+        "--columns",
+        default=None,
+        metavar="COL,COL",
+        help="columns to show, from name,type,shape,dtype,params,macs,nodes "
+        "(default: name,type,shape,dtype,params,macs). Example: --columns name,params,macs",
+    )
+    p.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="give a symbolic dimension a value so MACs that depend on it can be counted. "
+        "Repeat per dim. Example: --dim batch=1",
     )
 
     p = sub.add_parser(
@@ -333,10 +360,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from exportkit.report.summary import render_summary
-    from exportkit.summary import summarize
+    import shutil
 
-    sys.stdout.write(render_summary(summarize(args.file), fmt=args.format))
+    from exportkit.report.summary import parse_columns, render_summary
+    from exportkit.summary import parse_dims, summarize
+
+    columns = parse_columns(args.columns) if args.columns else None
+    if args.depth is not None and args.depth < 0:
+        raise UsageError(f"--depth must be 0 or more, not {args.depth}", hint="e.g. --depth 2")
+    summary = summarize(args.file, dims=parse_dims(args.dim))
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size().columns
+    text = render_summary(
+        summary, fmt=args.format, depth=args.depth, columns=columns, color=color, width=width
+    )
+    sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -143,7 +143,8 @@ def test_external_data_is_not_read_and_is_checked(tmp_path: Path) -> None:
     ("content", "match"),
     [
         (b"", "is empty"),
-        (b"import torch\nprint('not onnx')\n", "not .*ONNX"),
+        (b"import torch\nprint('not onnx')\n", "is a text file, not an ONNX model"),
+        (bytes(range(256)) * 4, "not a readable ONNX model"),
         (None, "not a readable ONNX model"),  # truncated export, filled in below
     ],
 )

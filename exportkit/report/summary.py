@@ -25,6 +25,7 @@ __all__ = [
     "FORMATS",
     "SCHEMA_VERSION",
     "Row",
+    "parse_columns",
     "render_comparison",
     "render_csv",
     "render_html",
@@ -208,10 +209,15 @@ def _cells(row: Row, columns: Sequence[str], *, indent: bool) -> list[str]:
     return out
 
 
+def parse_columns(text: str) -> tuple[str, ...]:
+    """``"name,type, macs"`` -> ``("name", "type", "macs")``; UsageError on an unknown column."""
+    return _check_columns([c.strip() for c in text.split(",") if c.strip()])
+
+
 def _check_columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     if columns is None:
         return DEFAULT_COLUMNS
-    bad = [c for c in columns if c not in COLUMNS]
+    bad = [c for c in columns if c not in COLUMNS] or ([] if columns else ["(none)"])
     if bad:
         from exportkit.errors import UsageError
 

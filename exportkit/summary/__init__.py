@@ -5,7 +5,7 @@ Imports only onnx, numpy and the standard library: never torch, onnxruntime or a
 
 from __future__ import annotations
 
-from exportkit.summary.build import summarize
+from exportkit.summary.build import parse_dims, summarize
 from exportkit.summary.hierarchy import carry_metadata
 from exportkit.summary.histogram import (
     GraphComparison,
@@ -28,5 +28,6 @@ __all__ = [
     "compare",
     "compare_histograms",
     "op_histogram",
+    "parse_dims",
     "summarize",
 ]

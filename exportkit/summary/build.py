@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import onnx
 
+from exportkit.errors import UsageError
 from exportkit.summary.graph import (
     DTYPE_BITS,
     dtype_name,
@@ -20,7 +21,7 @@ from exportkit.summary.hierarchy import Scope, ScopeReader
 from exportkit.summary.macs import Shape, node_macs, resolve_shape
 from exportkit.summary.results import GraphSummary, ModuleInfo, NodeInfo, TensorInfo
 
-__all__ = ["PARAM_DTYPES", "summarize"]
+__all__ = ["PARAM_DTYPES", "parse_dims", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,25 @@ def summarize(
         bound_dims=bound,
         warnings=tuple(warnings),
     )
+
+
+def parse_dims(specs: Iterable[str]) -> dict[str, int]:
+    """``["batch=1", "seq=128"]`` -> ``{"batch": 1, "seq": 128}``.
+
+    Raises:
+        UsageError: a spec that is not NAME=INTEGER.
+    """
+    out: dict[str, int] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value.isdigit():
+            raise UsageError(
+                f"cannot read dim binding {spec!r}: expected NAME=INTEGER",
+                hint="for example --dim batch=1",
+            )
+        out[name] = int(value)
+    return out
 
 
 def _nodes(n: int) -> str:

@@ -95,6 +95,11 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     try:
         model = onnx.load(str(p), load_external_data=False)
     except (DecodeError, RuntimeError, ValueError) as exc:
+        if _looks_like_text(p):
+            raise OnnxFileError(
+                f"{p} is a text file, not an ONNX model",
+                hint="pass the .onnx file an exporter wrote (a model spec goes to `export`)",
+            ) from exc
         raise OnnxFileError(
             f"{p} is not a readable ONNX model ({type(exc).__name__}: {exc})",
             hint="the file may be truncated or not ONNX at all; export it again",
@@ -111,6 +116,16 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         )
     files, external_bytes = _check_external_data(model, p.parent, p)
     return LoadedModel(model, p, file_bytes, external_bytes, files)
+
+
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(512)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
 
 
 def _tensor_nbytes(tensor: onnx.TensorProto) -> int:
