@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from exportkit.summary import GraphSummary
-    from exportkit.view import ViewHandle
+    from exportkit.viewer import ViewHandle
 
 __version__ = "0.1.0"
 
@@ -39,7 +39,6 @@ __all__ = [
     "summarize",
     "view",
 ]
-
 
 
 def _options(
@@ -145,7 +144,7 @@ def view(
     Returns:
         A handle with ``.url``, ``.stop()`` and ``.wait()``; a context manager; inline in Jupyter.
     """
-    from exportkit.view import serve
+    from exportkit.viewer import serve
 
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
         return serve(Path(model), host=host, port=port)

@@ -6,12 +6,10 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from exportkit import __version__
@@ -333,17 +331,20 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_FAILED_CHECK
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _export_report(args: argparse.Namespace) -> Any:
     from exportkit.pipeline import run_export
 
     progress = _Progress()
     try:
-        report = run_export(
+        return run_export(
             args.model, args.input, args.output, options=_options(args), progress=progress
         )
     finally:
         progress.close()
-    return _finish(report, args)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    return _finish(_export_report(args), args)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -378,34 +379,69 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_view(args: argparse.Namespace) -> int:
-    from exportkit.view import serve
+def _view_props(report: Any) -> dict[str, str]:
+    """The report's findings as metadata of the viewed model (Netron's model properties)."""
+    from exportkit.viewer import findings_props
 
+    max_abs: dict[str, float] = {}
+    validation = report.validation
+    for trial in validation.trials if validation is not None else ():
+        for output in trial.outputs:
+            max_abs[output.name] = max(max_abs.get(output.name, 0.0), output.max_abs)
+    simplify = report.simplify
+    divergence = getattr(validation, "divergence", None)
+    return findings_props(
+        verdict="pass" if report.passed else "mismatch",
+        max_abs_diff=max_abs,
+        exporter=report.export.exporter if report.export is not None else None,
+        simplifier=(simplify.simplifier if simplify.kept else "none") if simplify else "none",
+        first_diverging_module=str(getattr(divergence, "module", divergence))
+        if divergence is not None
+        else None,
+    )
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from exportkit import viewer
+
+    if not viewer.is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: anyone who can reach this machine can open the "
+            "model; leave --host out to keep it on 127.0.0.1",
+            file=sys.stderr,
+        )
+    viewer.check_port(args.host, args.port)  # before a long export, not after
     code = EXIT_OK
     path = Path(args.model)
-    if path.suffix != ".onnx":
-        code = _cmd_export(args)
-        from exportkit.pipeline import default_output
-
-        path = (
-            Path(args.output)
-            if args.output
-            else default_output(args.model.rpartition(":")[2].split("(")[0])
+    model_props: dict[str, str] | None = None
+    if path.suffix.lower() != ".onnx":
+        report = _export_report(args)
+        code = _finish(report, args)
+        if report.output is None:
+            return code
+        path = Path(report.output)
+        model_props = _view_props(report)
+    handle = viewer.serve(path, host=args.host, port=args.port, model_props=model_props)
+    annotation = handle.annotation
+    if annotation is not None and annotation.missing_data:
+        missing = ", ".join(annotation.missing_data)
+        print(f"warning: {path} names external data that is not there: {missing}", file=sys.stderr)
+    if annotation is not None and annotation.shape_inference_error:
+        print(
+            f"warning: shape inference failed; no intermediate shapes shown "
+            f"({annotation.shape_inference_error})",
+            file=sys.stderr,
         )
-    handle = serve(path, host=args.host, port=args.port)
-    print(f"Netron: {handle.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    if not args.no_browser:
-        import webbrowser
+    with handle.stop_on_signals():  # a signal sent once the URL is seen still stops cleanly
+        print(f"Netron: {handle.url}  (Ctrl-C to stop)", flush=True)
+        tunnel = viewer.ssh_tunnel_hint(handle.port) if viewer.is_loopback(args.host) else None
+        if tunnel:
+            print(f"over SSH: run on your machine:  {tunnel}  then open {handle.url}", flush=True)
+        if not args.no_browser and viewer.browser_available():
+            import webbrowser
 
-        webbrowser.open(handle.url)
-    stop: Callable[[int, FrameType | None], None] = lambda signum, frame: handle.stop()  # noqa: E731
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        handle.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handle.stop()
+            webbrowser.open(handle.url)
+        handle.wait()  # returns on Ctrl-C or SIGTERM, server stopped
     return code
 
 

@@ -338,8 +338,9 @@ WAITING_SCRIPT = """
 import sys
 from exportkit.viewer import serve
 handle = serve(sys.argv[1])
-print(handle.url, handle.model_path, flush=True)
-handle.wait()
+with handle.stop_on_signals():
+    print(handle.url, handle.model_path, flush=True)
+    handle.wait()
 print("stopped", flush=True)
 """
 
@@ -366,6 +367,7 @@ def test_wait_stops_cleanly_on_signal(model_file: Path, signum: int) -> None:
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
+        process.communicate()
     assert process.returncode == 0, err
     assert out == "stopped\n"
     assert err == ""  # no traceback, no log noise

@@ -10,10 +10,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
-from test_viewer import conv_model
 
 from exportkit.errors import OnnxFileError, OutputPathError
 from exportkit.viewer import annotate, findings_props, prepare_view, read_node_metadata
+from tests.test_viewer import conv_model
 
 
 def props(proto: onnx.ModelProto | onnx.NodeProto) -> dict[str, str]:

@@ -26,7 +26,7 @@ from exportkit.viewer.annotate import (
     read_node_metadata,
 )
 from exportkit.viewer.environment import browser_available, is_loopback, ssh_tunnel_hint
-from exportkit.viewer.server import ViewHandle, serve_files
+from exportkit.viewer.server import ViewHandle, check_port, serve_files
 
 __all__ = [
     "AnnotatedModel",
@@ -34,6 +34,7 @@ __all__ = [
     "ViewHandle",
     "annotate",
     "browser_available",
+    "check_port",
     "findings_props",
     "is_loopback",
     "prepare_view",
@@ -73,7 +74,8 @@ def serve(
         node_props: Node name -> entries for that node's ``metadata_props``.
 
     Returns:
-        The running view: ``.url``, ``.stop()``, ``.wait()``, a context manager.
+        The running view: ``.url``, ``.stop()``, ``.wait()``, a context manager;
+        ``.annotation`` says whether shapes were inferred and which data files are missing.
 
     Raises:
         OnnxFileError: The file does not exist or is not ONNX.
@@ -85,11 +87,12 @@ def serve(
         raise OnnxFileError(f"{source} does not exist", hint="check the path of the model file")
     view_dir = tempfile.mkdtemp(prefix="exportkit-view-")
     try:
+        annotation = None
         if source.suffix.lower() == ".onnx" or model_props or node_props:
             prepared = prepare_view(
                 source, view_dir, model_props=model_props, node_props=node_props
             )
-            files, name = prepared.files, prepared.name
+            files, name, annotation = prepared.files, prepared.name, prepared.annotation
         else:
             files, name = {source.name: source}, source.name
         handle = serve_files(
@@ -103,6 +106,7 @@ def serve(
     except BaseException:
         shutil.rmtree(view_dir, ignore_errors=True)
         raise
+    handle.annotation = annotation
     logger.info("serving %s at %s", source, handle.url)
     if browser and browser_available():
         webbrowser.open(handle.url)

@@ -215,7 +215,7 @@ def _infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
             model, check_type=False, strict_mode=False, data_prop=True
         )
     except Exception as exc:
-        logger.warning("shape inference failed, showing the graph without it: %s", exc)
+        logger.info("shape inference failed, showing the graph without it: %s", exc)
         return model, f"{type(exc).__name__}: {exc}"
     return inferred, None
 
@@ -286,7 +286,7 @@ def annotate(
             for node in by_name.get(name, []):
                 _set_props(node.metadata_props, props)
         if unmatched:
-            logger.warning("no node named %s in %s", ", ".join(unmatched), source)
+            logger.info("no node named %s in %s", ", ".join(unmatched), source)
     _write_atomic(model, dst)
     return AnnotatedModel(
         path=dst,

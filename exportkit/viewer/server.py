@@ -11,6 +11,7 @@ rather than failing. The page, its scripts and its protocol (``<meta name="file"
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import html
 import logging
@@ -22,17 +23,20 @@ import socketserver
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import PortInUseError, UsageError, ViewError
+from exportkit.errors import ExportkitError, PortInUseError, UsageError, ViewError
 from exportkit.viewer.environment import url_for
 
-__all__ = ["ViewHandle", "serve_files"]
+if TYPE_CHECKING:
+    from exportkit.viewer.annotate import AnnotatedModel
+
+__all__ = ["ViewHandle", "check_port", "serve_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -206,32 +210,58 @@ def _check_port(port: int | None) -> int:
     return port
 
 
-def _bind(host: str, port: int, site: _Site) -> _Server:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return _Server((host.strip("[]"), port), family, site)
-    except socket.gaierror as exc:
-        raise ViewError(
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bind_error(exc: OSError, host: str, port: int) -> ExportkitError:
+    """The user-facing error for a failed bind of ``host:port``."""
+    if isinstance(exc, socket.gaierror):
+        return ViewError(
             f"cannot listen on host {host!r}: {exc.strerror}",
             hint="use an address of this machine, such as 127.0.0.1 (the default)",
-        ) from exc
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return PortInUseError(
+            f"port {port} on {host} is already in use",
+            hint="choose another port with --port N, or leave --port out to get a free one",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ViewError(
+            f"not allowed to listen on {host} port {port}",
+            hint="ports below 1024 need privileges; use a port such as 8080",
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ViewError(
+            f"cannot listen on host {host!r}: it is not an address of this machine",
+            hint="use 127.0.0.1 (the default), or an address this machine has",
+        )
+    return ViewError(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
+
+
+def _bind(host: str, port: int, site: _Site) -> _Server:
+    try:
+        return _Server((host.strip("[]"), port), _family(host), site)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(
-                f"port {port} on {host} is already in use",
-                hint="choose another port with --port N, or leave --port out to get a free one",
-            ) from exc
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise ViewError(
-                f"not allowed to listen on {host} port {port}",
-                hint="ports below 1024 need privileges; use a port such as 8080",
-            ) from exc
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ViewError(
-                f"cannot listen on host {host!r}: it is not an address of this machine",
-                hint="use 127.0.0.1 (the default), or an address this machine has",
-            ) from exc
-        raise ViewError(f"cannot listen on {host} port {port}: {exc.strerror}") from exc
+        raise _bind_error(exc, host, port) from exc
+
+
+def check_port(host: str = "127.0.0.1", port: int | None = None) -> None:
+    """Fail now if ``port`` cannot be listened on, rather than after a long export.
+
+    Raises:
+        PortInUseError: ``port`` is taken.
+        UsageError: ``port`` is not a port number.
+        ViewError: ``host`` is not an address of this machine.
+    """
+    number = _check_port(port)
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        if _Server.allow_reuse_address:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), number))
+        except OSError as exc:
+            raise _bind_error(exc, host, number) from exc
 
 
 class ViewHandle:
@@ -259,6 +289,7 @@ class ViewHandle:
         self.url = url_for(host, self.port)
         self.model_path = model_path
         self.files: Mapping[str, Path] = dict(files)
+        self.annotation: AnnotatedModel | None = None
         self._on_stop = on_stop
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -292,25 +323,40 @@ class ViewHandle:
                 self._wake.set()
                 _LIVE.discard(self)
 
+    @contextlib.contextmanager
+    def stop_on_signals(self) -> Iterator[ViewHandle]:
+        """While inside, Ctrl-C (SIGINT) and SIGTERM make ``wait()`` return instead of killing.
+
+        Enter it before printing the URL, so that a signal sent as soon as the URL is seen
+        still stops the view cleanly. Signals are only caught in the main thread (Python
+        delivers them there); elsewhere this does nothing.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {
+            signum: signal.signal(signum, self._on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
     def wait(self) -> None:
         """Block until ``stop()`` is called, or Ctrl-C or SIGTERM arrives; then stop.
 
         Ctrl-C and SIGTERM are the normal way to end a view: they return from here normally.
-        SIGTERM is only caught when called from the main thread (Python delivers signals there).
         """
-        previous: Any = None
-        in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            previous = signal.signal(signal.SIGTERM, self._on_signal)
-        try:
-            while not self._wake.wait(0.25):
+        with self.stop_on_signals():
+            try:
+                while not self._wake.wait(0.25):
+                    pass
+            except KeyboardInterrupt:  # a Ctrl-C outside the main thread's handler
                 pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, previous)
-            self.stop()
+            finally:
+                self.stop()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._wake.set()
