@@ -233,12 +233,14 @@ def load_model(
     spec: str | ModelSpec,
     *,
     kwargs: Mapping[str, Any] | None = None,
+    seed: int = 0,
 ) -> LoadedModel:
     """Import and build the model a spec names, in eval mode.
 
     Args:
         spec: ``path/to/file.py:Name`` or ``pkg.module:Name``, optionally ``Name(literal args)``.
         kwargs: extra constructor keyword arguments (``--kwargs``), merged over the spec's own.
+        seed: seeds torch while the model is built, so random initial weights are reproducible.
 
     Returns:
         The built model, its display name, and its ``example_inputs`` callable if it declares one.
@@ -263,7 +265,12 @@ def load_model(
         )
     obj = getattr(namespace, parsed.name)
     folder = Path(parsed.target).resolve().parent if parsed.kind == "file" else Path.cwd()
-    with _importable(folder):
+    import torch
+
+    # Seeded, so a model without --weights gets the same weights every run: `check` can then
+    # compare a file against the model that `export` wrote it from.
+    with _importable(folder), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
         module = _build(obj, parsed, kwargs or {})
     if not isinstance(module, nn.Module):
         raise SpecError(

@@ -156,7 +156,7 @@ class _Stages:
         self.progress(StageEvent(stage, "skipped", 0.0, why))
 
 
-def _load(model: str | nn.Module | LoadedModel, kwargs: Mapping[str, Any]) -> LoadedModel:
+def _load(model: str | nn.Module | LoadedModel, options: Options) -> LoadedModel:
     from torch import nn
 
     if isinstance(model, LoadedModel):
@@ -170,7 +170,7 @@ def _load(model: str | nn.Module | LoadedModel, kwargs: Mapping[str, Any]) -> Lo
             type(model).__name__,
             declared if callable(declared) else None,
         )
-    return load_model(model, kwargs=kwargs)
+    return load_model(model, kwargs=options.model_kwargs, seed=options.seed)
 
 
 def _inputs(loaded: LoadedModel, inputs: Any, options: Options) -> ExampleInputs:
@@ -297,7 +297,7 @@ def run_export(
     options = options or Options()
     stages = _Stages(progress)
     with stages.run("load") as detail:
-        loaded = _load(model, options.model_kwargs)
+        loaded = _load(model, options)
         detail.append(loaded.name)
     with stages.run("inputs") as detail:
         example = _inputs(loaded, inputs, options)
@@ -387,7 +387,7 @@ def run_check(
     path = Path(path)
     _require_onnx(path)
     with stages.run("load") as detail:
-        loaded = _load(model, options.model_kwargs)
+        loaded = _load(model, options)
         detail.append(loaded.name)
     with stages.run("inputs") as detail:
         example = _inputs(loaded, inputs, options)

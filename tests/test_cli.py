@@ -25,8 +25,17 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_export_simple_net(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "out" / "simple_net.onnx"
     code, out, err = run(
-        capsys, "export", "examples/simple_net.py:SimpleNet", "--input", "x:2x10", "-o", str(out_file),
-        "--json", str(tmp_path / "report.json"), "--junit", str(tmp_path / "junit.xml"),
+        capsys,
+        "export",
+        "examples/simple_net.py:SimpleNet",
+        "--input",
+        "x:2x10",
+        "-o",
+        str(out_file),
+        "--json",
+        str(tmp_path / "report.json"),
+        "--junit",
+        str(tmp_path / "junit.xml"),
     )
     assert code == 0, err
     assert out_file.is_file()
@@ -46,8 +55,15 @@ def test_export_simple_net(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_mismatch_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        capsys, "export", "tests/models/broken.py:ExportDrift", "--input", "x:2x4",
-        "-o", str(tmp_path / "drift.onnx"), "--json", str(tmp_path / "r.json"),
+        capsys,
+        "export",
+        "tests/models/broken.py:ExportDrift",
+        "--input",
+        "x:2x4",
+        "-o",
+        str(tmp_path / "drift.onnx"),
+        "--json",
+        str(tmp_path / "r.json"),
     )
     assert code == 1, err
     assert "verdict   FAIL" in out
@@ -56,11 +72,20 @@ def test_mismatch_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_check_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     onnx_file = tmp_path / "net.onnx"
-    assert run(capsys, "export", "tests/models/mlp.py:Net", "--input", "x:3x4", "-o", str(onnx_file))[0] == 0
-    code, out, _ = run(capsys, "check", str(onnx_file), "tests/models/mlp.py:Net", "--input", "x:3x4")
+    assert (
+        run(capsys, "export", "tests/models/mlp.py:Net", "--input", "x:3x4", "-o", str(onnx_file))[
+            0
+        ]
+        == 0
+    )
+    code, out, _ = run(
+        capsys, "check", str(onnx_file), "tests/models/mlp.py:Net", "--input", "x:3x4"
+    )
     assert code == 0 and "PASS" in out
     # The same file checked against a different model (other weights) is a mismatch.
-    code, out, _ = run(capsys, "check", str(onnx_file), "tests/models/mlp.py:make_net", "--input", "x:3x4")
+    code, out, _ = run(
+        capsys, "check", str(onnx_file), "tests/models/mlp.py:make_net", "--input", "x:3x4"
+    )
     assert code == 1 and "FAIL" in out
 
 
@@ -73,7 +98,7 @@ def test_check_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["export", "tests/models/mlp.py:Wide", "--input", "x:2x4"], 2, "needs width"),
         (["export", "tests/models/mlp.py:Net", "--input", "x:2xq"], 2, "cannot parse shape"),
         (["export", "tests/models/mlp.py:Net", "--input", "x:2x5"], 3, "x:2x5:float32"),
-        (["export", "tests/models/import_error.py:Net"], 3, "import_error.py:6"),
+        (["export", "tests/models/import_error.py:Net"], 3, "import_error.py:4"),
         (["export", "tests/models/mlp.py:Net", "--input", "x:2x4", "--atol", "tiny"], 2, "--atol"),
         (["summary", "pyproject.toml"], 2, "not"),
         (["check", "missing.onnx", "tests/models/mlp.py:Net"], 2, "does not exist"),
@@ -82,32 +107,58 @@ def test_check_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_user_errors_are_one_line(
     argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    got, out, err = run(capsys, *argv, *(["-o", str(tmp_path / "m.onnx")] if argv[0] == "export" else []))
+    got, out, err = run(
+        capsys, *argv, *(["-o", str(tmp_path / "m.onnx")] if argv[0] == "export" else [])
+    )
     assert got == code, err
     assert err.splitlines()[-2].startswith("error: ") and needle in err
     assert err.splitlines()[-1].startswith("hint: ")
     assert "Traceback" not in err
 
 
-def test_unwritable_output_keeps_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_keeps_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, _, err = run(capsys, "export", "tests/models/mlp.py:Net", "--input", "x:2x4", "-o", str(blocker / "m.onnx"))
+    code, _, err = run(
+        capsys,
+        "export",
+        "tests/models/mlp.py:Net",
+        "--input",
+        "x:2x4",
+        "-o",
+        str(blocker / "m.onnx"),
+    )
     assert code == 2 and "cannot create folder" in err
 
 
-def test_failed_run_keeps_earlier_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_run_keeps_earlier_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "m.onnx"
-    assert run(capsys, "export", "tests/models/mlp.py:Net", "--input", "x:2x4", "-o", str(target))[0] == 0
+    assert (
+        run(capsys, "export", "tests/models/mlp.py:Net", "--input", "x:2x4", "-o", str(target))[0]
+        == 0
+    )
     before = target.read_bytes()
-    assert run(capsys, "export", "tests/models/broken.py:Raises", "--input", "x:2x4", "-o", str(target))[0] == 3
+    assert (
+        run(
+            capsys, "export", "tests/models/broken.py:Raises", "--input", "x:2x4", "-o", str(target)
+        )[0]
+        == 3
+    )
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
 def test_version_and_module_entry() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "exportkit", "--version"], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-m", "exportkit", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == f"exportkit {__version__}"
 

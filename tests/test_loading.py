@@ -67,7 +67,7 @@ def test_not_a_model(models: Path) -> None:
 def test_import_error_names_file_and_line(models: Path) -> None:
     with pytest.raises(LoadError) as info:
         load_model(f"{models}/import_error.py:Net")
-    assert "import_error.py:6" in info.value.message and "on purpose" in info.value.message
+    assert "import_error.py:4" in info.value.message and "on purpose" in info.value.message
 
 
 def test_sibling_imports_work(tmp_path: Path) -> None:
