@@ -107,7 +107,7 @@ def test_check_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_user_errors_are_one_line(
     argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    got, out, err = run(
+    got, _, err = run(
         capsys, *argv, *(["-o", str(tmp_path / "m.onnx")] if argv[0] == "export" else [])
     )
     assert got == code, err
