@@ -169,12 +169,18 @@ def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> in
     """Give the nodes of a simplified graph the module hierarchy of the original graph, in place.
 
     onnxsim and onnxslim drop every node's ``metadata_props``. For each node of ``simplified``
-    that lost its hierarchy, this copies the metadata of the original node with the same name,
-    else of the original node that produced one of its outputs. A node that matches nothing
-    (fused or new) is placed in the innermost module shared by its nearest placed producers and
-    consumers, and gets ``pkg.torch.onnx.name_scopes``, ``pkg.torch.onnx.class_hierarchy`` and
-    ``namespace`` written in the dynamo exporter's format. TorchScript-style originals (hierarchy
-    in node names) work the same way: renamed nodes get metadata derived from the names.
+    that lost its hierarchy, in order of preference:
+
+    1. the original node with the same name, else the one that produced one of its outputs:
+       its metadata is copied as is;
+    2. a fused or new node that reads values of the original graph (weights, graph inputs,
+       intermediate values) goes to the innermost module shared by the original readers of
+       those values: a Gemm that fused ``fc``'s MatMul and Add lands in ``fc``;
+    3. otherwise the innermost module shared by its nearest placed producers and consumers.
+
+    Nodes placed by 2 or 3 get ``pkg.torch.onnx.name_scopes``, ``pkg.torch.onnx.class_hierarchy``
+    and ``namespace`` in the dynamo exporter's format. TorchScript-style originals (hierarchy in
+    node names such as ``/layer1/conv/Conv``) work the same way; renamed nodes get metadata.
 
     Neither model needs its weights loaded. Save ``simplified`` afterwards to keep the result.
 
@@ -189,6 +195,7 @@ def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> in
     orig_nodes = list(original.graph.node)
     by_name = {n.name: n for n in orig_nodes if n.name}
     by_output: dict[str, onnx.NodeProto] = {}
+    readers: dict[str, list[Scope]] = {}
     root_class: str | None = None
     any_scope = False
     for n in orig_nodes:
@@ -196,9 +203,13 @@ def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> in
             if out:
                 by_output.setdefault(out, n)
         found = reader.scope(n)
-        if found is not None:
-            any_scope = True
-            root_class = root_class or found[1]
+        if found is None:
+            continue
+        any_scope = True
+        root_class = root_class or found[1]
+        for inp in n.input:
+            if inp:
+                readers.setdefault(inp, []).append(found[0])
     if not any_scope:
         return 0
 
@@ -214,18 +225,25 @@ def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> in
         if source is None:
             source = next((by_output[o] for o in node.output if o in by_output), None)
         src_scope = reader.scope(source) if source is not None else None
-        if source is None or src_scope is None:
-            pending.append(node)
+        if source is not None and src_scope is not None:
+            if src_scope[2] == "metadata":
+                _set_props(node, {p.key: p.value for p in source.metadata_props})
+            else:
+                _set_props(node, _scope_props(node, src_scope[0], root_class))
+            placed[id(node)] = src_scope[0]
+            written += 1
             continue
-        if src_scope[2] == "metadata":
-            _set_props(node, {p.key: p.value for p in source.metadata_props})
+        shared = [s for inp in node.input for s in readers.get(inp, ())]
+        if shared:
+            scope = common_scope(shared)
+            _set_props(node, _scope_props(node, scope, root_class))
+            placed[id(node)] = scope
+            written += 1
         else:
-            _set_props(node, _scope_props(node, src_scope[0], root_class))
-        placed[id(node)] = src_scope[0]
-        written += 1
+            pending.append(node)
 
     if pending:
-        written += _place_by_neighbours(simplified, pending, placed, by_output, reader, root_class)
+        written += _place_by_neighbours(simplified, pending, placed, root_class)
     return written
 
 
@@ -233,8 +251,6 @@ def _place_by_neighbours(
     simplified: onnx.ModelProto,
     pending: list[onnx.NodeProto],
     placed: dict[int, Scope],
-    by_output: dict[str, onnx.NodeProto],
-    reader: ScopeReader,
     root_class: str | None,
 ) -> int:
     producer: dict[str, onnx.NodeProto] = {}
@@ -245,28 +261,14 @@ def _place_by_neighbours(
         for inp in n.input:
             consumers.setdefault(inp, []).append(n)
 
-    def known(n: onnx.NodeProto) -> Scope | None:
-        return placed.get(id(n))
-
     written = 0
-    # Two passes: nodes placed in the first pass anchor chains of new nodes in the second.
-    for _ in range(2):
+    while pending:  # each round places nodes next to placed ones; stop when a round places none
         still: list[onnx.NodeProto] = []
         for node in pending:
-            near: list[Scope] = []
-            for inp in node.input:
-                p = producer.get(inp)
-                s = known(p) if p is not None else None
-                if s is None and inp in by_output:
-                    found = reader.scope(by_output[inp])
-                    s = found[0] if found else None
-                if s is not None:
-                    near.append(s)
-            for out in node.output:
-                for c in consumers.get(out, ()):
-                    s = known(c)
-                    if s is not None:
-                        near.append(s)
+            near = [placed[id(p)] for p in (producer.get(i) for i in node.input)
+                    if p is not None and id(p) in placed]  # fmt: skip
+            near += [placed[id(c)] for o in node.output for c in consumers.get(o, ())
+                     if id(c) in placed]  # fmt: skip
             if not near:
                 still.append(node)
                 continue
@@ -274,7 +276,7 @@ def _place_by_neighbours(
             _set_props(node, _scope_props(node, scope, root_class))
             placed[id(node)] = scope
             written += 1
-        pending = still
-        if not pending:
+        if len(still) == len(pending):
             break
+        pending = still
     return written
