@@ -327,7 +327,7 @@ def run_export(
             files = _install(exported.files, target)
             exported = replace(exported, path=target, files=files)
         final_check = replace(final_check, path=target)
-        summary = _summarize(stages, target)
+        summary = _summarize(stages, target, example.labels)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Report(
@@ -346,11 +346,11 @@ def run_export(
     )
 
 
-def _summarize(stages: _Stages, path: Path) -> Any:
+def _summarize(stages: _Stages, path: Path, dims: Mapping[str, int]) -> Any:
     from exportkit.summary import summarize
 
     with stages.run("summary"):
-        return summarize(path)
+        return summarize(path, dims=dims)  # MACs counted at the example sizes
 
 
 def _require_onnx(path: Path) -> None:

@@ -74,6 +74,22 @@ def _files(path: Path) -> tuple[Path, ...]:
     return (path, *sorted(path.parent / loc for loc in locations))
 
 
+def _carry_hierarchy(src: Path, dst: Path) -> None:
+    """Write the exporter's module hierarchy, which the simplifiers drop, back onto ``dst``.
+
+    Only the graph protobuf is rewritten: weights stay where they are (external data included).
+    """
+    import onnx
+
+    from exportkit.summary.hierarchy import carry_metadata
+
+    simplified = onnx.load(str(dst), load_external_data=False)
+    if carry_metadata(onnx.load(str(src), load_external_data=False), simplified):
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        onnx.save_model(simplified, str(tmp))
+        tmp.replace(dst)
+
+
 def simplify_model(
     src: str | Path, dst: str | Path, *, simplifier: Simplifier = "onnxsim"
 ) -> SimplifyResult:
@@ -121,6 +137,7 @@ def simplify_model(
         raise SimplifyError(
             f"{simplifier} failed: {first}", hint="use --simplifier onnxslim|none"
         ) from exc
+    _carry_hierarchy(src, dst)
     seconds = time.perf_counter() - start
     return SimplifyResult(
         simplifier=simplifier,

@@ -205,8 +205,7 @@ def make_cases(
         reference = run_model(module, inputs)
     cases = [Case("export inputs", inputs, _flat_outputs(reference))]
     sets: list[tuple[str, ExampleInputs]] = []
-    if inputs.source == "given":
-        sets.append(("fresh draw", inputs.resample(inputs.labels, seed=inputs.seed + 1)))
+    sets.append(("fresh draw", inputs.resample(inputs.labels, seed=inputs.seed + 1)))
     if sizes and inputs.dynamic:
         labels = inputs.labels
         for k, extra in enumerate(zip(*(_other_sizes(v) for v in labels.values()))):
