@@ -18,7 +18,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 demo: $(STAMP)
-	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --input x:2x10 -o out/simple_net/simple_net.onnx
+	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --dynamic batch -o out/simple_net/simple_net.onnx
 
 test: $(STAMP) browser
 	$(PYTEST) -q
