@@ -65,12 +65,26 @@ _STATE_JS = """(() => {
 _GRAPH_JS = """(() => {
   const canvas = document.getElementById('canvas');
   if (!canvas) { return null; }
-  const ops = Array.from(canvas.querySelectorAll('g.node-item-type text'))
+  const ops = Array.from(canvas.querySelectorAll('g.node-item-type > text'))
     .map((t) => t.textContent);
   const labels = Array.from(canvas.querySelectorAll('.edge-label'))
     .map((t) => t.textContent);
   const box = canvas.getBoundingClientRect();
   return { ops: ops, edge_labels: labels, width: box.width, height: box.height };
+})()"""
+
+
+# The open sidebar's title and its name/value rows (names sit in read-only inputs).
+_SIDEBAR_JS = """(() => {
+  const sidebar = document.getElementById('sidebar');
+  if (!sidebar || getComputedStyle(sidebar).opacity === '0') { return null; }
+  const title = sidebar.querySelector('.sidebar-title');
+  const rows = Array.from(sidebar.querySelectorAll('.sidebar-item')).map((item) => {
+    const input = item.querySelector('.sidebar-item-name input');
+    const value = item.querySelector('.sidebar-item-value-list');
+    return [input ? input.value : '', value ? value.textContent.trim() : ''];
+  });
+  return { title: title ? title.textContent : '', rows: rows };
 })()"""
 
 
@@ -262,6 +276,36 @@ class Chromium:
             edge_labels=tuple(graph.get("edge_labels", [])),
             seconds=seconds,
         )
+
+    def _sidebar(self, session: str, title: str, timeout: float = 10.0) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.evaluate(session, _SIDEBAR_JS)
+            if state and state["title"].lower() == title.lower() and state["rows"]:
+                return {name: value for name, value in state["rows"]}
+            time.sleep(0.05)
+        raise ChromiumError(f"Netron's {title!r} sidebar did not open")
+
+    def model_properties(self, session: str) -> dict[str, str]:
+        """Open Netron's model properties sidebar; its rows as name -> value."""
+        self.evaluate(session, "document.getElementById('sidebar-model-button').click()")
+        return self._sidebar(session, "Model Properties")
+
+    def node_properties(self, session: str, op_type: str) -> dict[str, str]:
+        """Click the first drawn node of ``op_type``; its properties sidebar as name -> value."""
+        found = self.evaluate(
+            session,
+            f"""(() => {{
+              const header = Array.from(document.querySelectorAll('#canvas g.node-item-type'))
+                .find((g) => g.querySelector('text').textContent === {json.dumps(op_type)});
+              if (!header) {{ return false; }}
+              header.dispatchEvent(new MouseEvent('click', {{ bubbles: true }}));
+              return true;
+            }})()""",
+        )
+        if not found:
+            raise ChromiumError(f"no drawn node of type {op_type}")
+        return self._sidebar(session, "Node Properties")
 
     def screenshot(self, session: str, path: Path) -> Path:
         """Save the tab as a PNG."""

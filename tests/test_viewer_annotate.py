@@ -203,8 +203,7 @@ def test_findings_props_keys() -> None:
         first_diverging_module="layer1.0.bn1",
     ) == {
         "exportkit.verdict": "mismatch",
-        "exportkit.max_abs_diff.logits": "0.0481",
-        "exportkit.max_abs_diff.aux": "3.2e-07",
+        "exportkit.max_abs_diff": "logits: 0.0481; aux: 3.2e-07",
         "exportkit.exporter": "dynamo",
         "exportkit.simplifier": "onnxsim",
         "exportkit.first_diverging_module": "layer1.0.bn1",

@@ -43,9 +43,13 @@ class ViewProcess:
             env={**base, **(env or {})},
         )
         assert self.process.stdout is not None
-        self.first_line = self.process.stdout.readline()
-        assert self.first_line.startswith("Netron: http://"), self.first_line + self.rest()[1]
-        self.url = self.first_line.split()[1]
+        self.before: list[str] = []  # what came before the URL (the report, for a SPEC)
+        for line in self.process.stdout:
+            if line.startswith("Netron: http://"):
+                self.url = line.split()[1]
+                return
+            self.before.append(line)
+        raise AssertionError("".join(self.before) + self.rest()[1])
 
     def rest(self, signum: int | None = None) -> tuple[str, str]:
         if signum is not None:

@@ -88,12 +88,15 @@ def findings_props(
         first_diverging_module: For a mismatch, the first module whose outputs diverge.
 
     Returns:
-        Keys ``exportkit.verdict``, ``exportkit.max_abs_diff.<output>``, ``exportkit.exporter``,
-        ``exportkit.simplifier``, ``exportkit.first_diverging_module`` (those given).
+        ``exportkit.verdict``; ``exportkit.max_abs_diff`` as ``"logits: 0.0481; aux: 3.2e-07"``
+        (one row in Netron, each output named); and ``exportkit.exporter``,
+        ``exportkit.simplifier``, ``exportkit.first_diverging_module`` when given.
     """
     props = {"exportkit.verdict": verdict}
-    for output, diff in max_abs_diff.items():
-        props[f"exportkit.max_abs_diff.{output}"] = f"{diff:.3g}"
+    if max_abs_diff:
+        props["exportkit.max_abs_diff"] = "; ".join(
+            f"{output}: {diff:.3g}" for output, diff in max_abs_diff.items()
+        )
     if exporter is not None:
         props["exportkit.exporter"] = exporter
     if simplifier is not None:
