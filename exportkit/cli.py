@@ -94,6 +94,12 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
         default="onnxsim",
         help="simplify with onnxsim (default) or onnxslim; kept only if it still matches PyTorch",
     )
+    g.add_argument(
+        "--annotate",
+        action="store_true",
+        help="write the findings (verdict, max diff per output, exporter, simplifier) into the "
+        "output file's metadata, where Netron shows them",
+    )
 
 
 def _add_check_options(p: argparse.ArgumentParser) -> None:
@@ -328,6 +334,10 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
         _write_atomic(args.json, render_json(report))
     if args.junit:
         _write_atomic(args.junit, render_junit(report))
+    if getattr(args, "annotate", False) and report.output is not None:
+        from exportkit.viewer import annotate
+
+        annotate(report.output, report.output, model_props=_view_props(report))
     return EXIT_OK if report.passed else EXIT_FAILED_CHECK
 
 

@@ -153,3 +153,25 @@ def test_view_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["view", str(tmp_path / "nope.onnx"), "--no-browser"])
     assert code == EXIT_USAGE
     assert "nope.onnx does not exist" in capsys.readouterr().err
+
+
+def test_export_annotate_writes_findings_into_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "simple.onnx"
+    spec = f"{ROOT / 'examples' / 'simple_net.py'}:SimpleNet"
+    code = main(["export", spec, "--input", "x:2x10", "-o", str(out), "--annotate", "--no-sizes"])
+    assert code == 0
+    props = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    assert props["exportkit.verdict"] == "pass"
+    assert props["exportkit.max_abs_diff"].count(":") == 1  # one output, named
+    assert props["exportkit.exporter"] in ("dynamo", "torchscript")
+    import onnxruntime as ort
+
+    ort.InferenceSession(str(out))  # still loads, weights found
+
+
+def test_export_without_annotate_leaves_no_findings(tmp_path: Path) -> None:
+    out = tmp_path / "simple.onnx"
+    spec = f"{ROOT / 'examples' / 'simple_net.py'}:SimpleNet"
+    assert main(["export", spec, "--input", "x:2x10", "-o", str(out), "--no-sizes"]) == 0
+    model = onnx.load(str(out), load_external_data=False)
+    assert not any(p.key.startswith("exportkit.") for p in model.metadata_props)
