@@ -432,16 +432,8 @@ def _cmd_view(args: argparse.Namespace) -> int:
         path = Path(report.output)
         model_props = _view_props(report)
     handle = viewer.serve(path, host=args.host, port=args.port, model_props=model_props)
-    annotation = handle.annotation
-    if annotation is not None and annotation.missing_data:
-        missing = ", ".join(annotation.missing_data)
-        print(f"warning: {path} names external data that is not there: {missing}", file=sys.stderr)
-    if annotation is not None and annotation.shape_inference_error:
-        print(
-            f"warning: shape inference failed; no intermediate shapes shown "
-            f"({annotation.shape_inference_error})",
-            file=sys.stderr,
-        )
+    for warning in handle.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     with handle.stop_on_signals():  # a signal sent once the URL is seen still stops cleanly
         print(f"Netron: {handle.url}  (Ctrl-C to stop)", flush=True)
         tunnel = viewer.ssh_tunnel_hint(handle.port) if viewer.is_loopback(args.host) else None

@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from exportkit.errors import EXIT_USAGE, OnnxFileError, PortInUseError, UsageError, ViewError
-from exportkit.viewer import ViewHandle, serve
+from exportkit.viewer import ViewHandle, netron_outdated, serve
 
 
 def conv_model(channels: int = 4, *, doc: str = "") -> onnx.ModelProto:
@@ -374,3 +375,26 @@ def test_wait_stops_cleanly_on_signal(model_file: Path, signum: int) -> None:
     assert not Path(copy).parent.exists()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_installed_netron_still_draws() -> None:
+    """Fails once the pinned netron is too old for its page to draw: upgrade it then."""
+    import netron
+
+    page = (Path(netron.__file__).parent / "index.html").read_text(encoding="utf-8")
+    assert netron_outdated(page, netron.__version__) is None
+
+
+def test_outdated_netron_is_a_warning_on_the_handle() -> None:
+    page = '<meta name="date" content="2026-10-23 19:50:08">'
+    built = datetime(2026, 10, 23, 19, 50, 8, tzinfo=timezone.utc)
+    assert netron_outdated(page, "9.3.3", now=built + timedelta(days=180)) is None
+    message = netron_outdated(page, "9.3.3", now=built + timedelta(days=181, hours=1))
+    assert message and "netron 9.3.3" in message and "pip install -U netron" in message
+
+
+def test_missing_external_data_is_a_warning(external_model: Path, views: list) -> None:
+    external_model.with_name("tiny.onnx.data").unlink()
+    handle = serve(external_model)
+    views.append(handle)
+    assert any("tiny.onnx.data" in warning for warning in handle.warnings)

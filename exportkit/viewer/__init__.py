@@ -26,7 +26,7 @@ from exportkit.viewer.annotate import (
     read_node_metadata,
 )
 from exportkit.viewer.environment import browser_available, is_loopback, ssh_tunnel_hint
-from exportkit.viewer.server import ViewHandle, check_port, serve_files
+from exportkit.viewer.server import ViewHandle, check_port, netron_outdated, serve_files
 
 __all__ = [
     "AnnotatedModel",
@@ -37,6 +37,7 @@ __all__ = [
     "check_port",
     "findings_props",
     "is_loopback",
+    "netron_outdated",
     "prepare_view",
     "read_node_metadata",
     "serve",
@@ -75,7 +76,8 @@ def serve(
 
     Returns:
         The running view: ``.url``, ``.stop()``, ``.wait()``, a context manager;
-        ``.annotation`` says whether shapes were inferred and which data files are missing.
+        ``.warnings`` lists what the user should know (missing external data, failed shape
+        inference, a Netron too old to draw); ``.annotation`` says what the copy holds.
 
     Raises:
         OnnxFileError: The file does not exist or is not ONNX.
@@ -107,6 +109,14 @@ def serve(
         shutil.rmtree(view_dir, ignore_errors=True)
         raise
     handle.annotation = annotation
+    if annotation is not None and annotation.missing_data:
+        missing = ", ".join(annotation.missing_data)
+        handle.warnings += (f"{source} names external data that is not there: {missing}",)
+    if annotation is not None and annotation.shape_inference_error:
+        handle.warnings += (
+            "shape inference failed, so intermediate shapes are not shown "
+            f"({annotation.shape_inference_error})",
+        )
     logger.info("serving %s at %s", source, handle.url)
     if browser and browser_available():
         webbrowser.open(handle.url)

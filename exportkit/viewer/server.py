@@ -25,6 +25,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -36,7 +37,7 @@ from exportkit.viewer.environment import url_for
 if TYPE_CHECKING:
     from exportkit.viewer.annotate import AnnotatedModel
 
-__all__ = ["ViewHandle", "check_port", "serve_files"]
+__all__ = ["NETRON_MAX_AGE_DAYS", "ViewHandle", "check_port", "netron_outdated", "serve_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ _MIME_TYPES = {
     ".svg": "image/svg+xml",
 }
 _VERSION_META = re.compile(r'<meta name="version" content="[^"]*">')
+_DATE_META = re.compile(r'<meta name="date" content="([^"]+)">')
+# Netron's page (browser.js) shows "Please update to the newest version" instead of the graph
+# once its build date is more than this many days old.
+NETRON_MAX_AGE_DAYS = 180
 _CHUNK = 1 << 20
 
 
@@ -87,6 +92,33 @@ def _netron_assets() -> tuple[Path, str, str]:
             hint="reinstall it: pip install --force-reinstall netron",
         )
     return assets, index.read_text(encoding="utf-8"), str(getattr(netron, "__version__", "?"))
+
+
+def netron_outdated(page: str, version: str, now: datetime | None = None) -> str | None:
+    """Why Netron's page will refuse to draw (its build is over 180 days old), or None.
+
+    Args:
+        page: Netron's index.html, which carries its build date (``<meta name="date">``).
+        version: The netron version, for the message.
+        now: The time to judge at; the current UTC time when None.
+    """
+    match = _DATE_META.search(page)
+    if not match:
+        return None
+    try:
+        built = datetime.fromisoformat(match.group(1).replace(" ", "T")).replace(
+            tzinfo=timezone.utc
+        )
+    except ValueError:
+        return None
+    now = now or datetime.now(timezone.utc)
+    age = (now - built).days
+    if age <= NETRON_MAX_AGE_DAYS:
+        return None
+    return (
+        f"netron {version} was built {age} days ago ({built:%Y-%m-%d}); its page refuses to draw "
+        f"after {NETRON_MAX_AGE_DAYS} days and asks to update instead: pip install -U netron"
+    )
 
 
 def _render_index(page: str, version: str, model_name: str, title: str) -> bytes:
@@ -290,6 +322,8 @@ class ViewHandle:
         self.model_path = model_path
         self.files: Mapping[str, Path] = dict(files)
         self.annotation: AnnotatedModel | None = None
+        # Things the user should know about this view (the CLI prints them).
+        self.warnings: tuple[str, ...] = ()
         self._on_stop = on_stop
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -424,6 +458,9 @@ def serve_files(
     index = _render_index(page, version, model_name, title or model_name)
     site = _Site(assets=assets.resolve(), index=index, files=dict(files))
     server = _bind(host, number, site)
-    return ViewHandle(
+    handle = ViewHandle(
         server, host=host, model_path=Path(files[model_name]), files=files, on_stop=on_stop
     )
+    outdated = netron_outdated(page, version)
+    handle.warnings = (outdated,) if outdated else ()
+    return handle
