@@ -451,30 +451,48 @@ def render_html(
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _fields(obj: Any) -> dict[str, Any]:
+    """json ``default`` hook: a dataclass as the dict of its fields (tuples stay JSON arrays)."""
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+            raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+        names = tuple(f.name for f in dataclasses.fields(obj))
+        _FIELDS[type(obj)] = names
+    return {n: getattr(obj, n) for n in names}
+
+
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses -> dicts of their fields (recursively), tuples -> lists, mappings -> dicts."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        names = _FIELDS.get(type(obj))
-        if names is None:
-            names = tuple(f.name for f in dataclasses.fields(obj))
-            _FIELDS[type(obj)] = names
-        return {n: to_jsonable(getattr(obj, n)) for n in names}
-    if isinstance(obj, (tuple, list)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    return obj
+    """Dataclasses -> dicts of their fields, recursively (what the JSON output holds)."""
+    return json.loads(json.dumps(obj, default=_fields))
 
 
-def render_json(summary: GraphSummary, *, indent: int | None = 2) -> str:
+def _dump_document(doc: Mapping[str, Any]) -> str:
+    """One top-level key per line and one array element (node, module, ...) per line.
+
+    Readable in a diff, and fast: each line goes through json's C encoder, which an ``indent``
+    would disable.
+    """
+    dumps = json.JSONEncoder(ensure_ascii=False, default=_fields).encode
+    lines = []
+    for key, value in doc.items():
+        if isinstance(value, (list, tuple)) and value:
+            items = ",\n".join("    " + dumps(v) for v in value)
+            lines.append(f"  {dumps(key)}: [\n{items}\n  ]")
+        else:
+            lines.append(f"  {dumps(key)}: {dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def render_json(summary: GraphSummary) -> str:
     """The whole summary as JSON: ``schema_version``, ``kind``, then every GraphSummary field.
 
     Depth and column choices do not apply: every module and node is included.
     """
-    doc = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_summary"}
-    doc.update(to_jsonable(summary))
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_summary"}
+    doc.update(_fields(summary))
     doc["node_count"] = summary.node_count
-    return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
+    return _dump_document(doc)
 
 
 def render_summary(
@@ -508,9 +526,10 @@ def render_comparison(
 ) -> str:
     """Node counts per op type before and after (e.g. simplification), and the size change."""
     if format == "json":
-        doc = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_comparison"}
-        doc.update(to_jsonable(comparison))
-        return json.dumps(doc, indent=2) + "\n"
+        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        doc["kind"] = "exportkit.graph_comparison"
+        doc.update(_fields(comparison))
+        return _dump_document(doc)
     c = comparison
     size = (
         f"{format_bytes(c.before_bytes)} -> {format_bytes(c.after_bytes)}"

@@ -10,13 +10,7 @@ from dataclasses import dataclass, field
 import onnx
 
 from exportkit.errors import UsageError
-from exportkit.summary.graph import (
-    DTYPE_BITS,
-    dtype_name,
-    infer_shapes,
-    load_model,
-    value_map,
-)
+from exportkit.summary.graph import DTYPE_BITS, dtype_name, load_model, value_map
 from exportkit.summary.hierarchy import Scope, ScopeReader
 from exportkit.summary.macs import Shape, node_macs, resolve_shape
 from exportkit.summary.results import GraphSummary, ModuleInfo, NodeInfo, TensorInfo
@@ -53,7 +47,7 @@ def summarize(
         path: the ``.onnx`` file.
         dims: values for symbolic dims (``{"batch": 1}``) used to count MACs of ops whose
             shapes depend on them; unbound symbolic dims make those MACs unknown.
-        infer: run ONNX shape inference when some node outputs have no shape in the file.
+        infer: run ONNX shape inference (False: only the shapes stored in the file).
 
     Returns:
         A GraphSummary; problems that do not stop the summary are in ``warnings``.
@@ -61,17 +55,10 @@ def summarize(
     Raises:
         OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
     """
-    loaded = load_model(path)
+    loaded = load_model(path, infer=infer)
     model = loaded.model
-    warnings: list[str] = []
+    warnings = list(loaded.warnings)
     bound = dict(dims or {})
-
-    if model.functions:
-        model = _inline_functions(model, warnings)
-    if infer and _needs_inference(model.graph):
-        model, problem = infer_shapes(model)
-        if problem:
-            warnings.append(problem)
 
     graph = model.graph
     values = value_map(model)
@@ -165,22 +152,6 @@ def _op_key(domain: str, op_type: str) -> str:
     return op_type if domain in ("", "ai.onnx") else f"{domain}::{op_type}"
 
 
-def _inline_functions(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto:
-    try:
-        import onnx.inliner
-
-        return onnx.inliner.inline_local_functions(model)
-    except Exception as exc:  # best effort: the summary still lists the call nodes
-        warnings.append(f"could not inline the model's local functions: {exc}")
-        return model
-
-
-def _needs_inference(graph: onnx.GraphProto) -> bool:
-    known = {v.name for v in graph.value_info if v.type.tensor_type.HasField("shape")}
-    known.update(v.name for v in graph.output)
-    return any(o and o not in known for n in graph.node for o in n.output)
-
-
 def _numel(dims: Iterator[int] | list[int]) -> int:
     count = 1
     for d in dims:
@@ -255,7 +226,7 @@ class _Builder:
         self.root_class: str | None = None
         self.mods: dict[str, _Module] = {"": _Module("", None, 0, None)}
         self._shapes: dict[str, Shape | None] = {}
-        self._no_info = TensorInfo("", None, None)
+        self._scopes: dict[Scope, tuple[str, tuple[str, ...]]] = {}
 
     def shape_of(self, name: str) -> Shape | None:
         try:
@@ -311,21 +282,22 @@ class _Builder:
             self.source_counts[source] += 1
             if root_class and self.root_class is None:
                 self.root_class = root_class
-        parent = ""
-        chain: list[str] = []
-        for path, cls in scope:
-            mod = self.mods.get(path)
-            if mod is None:
-                mod = _Module(path, cls, self.mods[parent].depth + 1, parent)
-                self.mods[path] = mod
-                self.mods[parent].children.append(path)
-            elif mod.class_name is None and cls:
-                mod.class_name = cls
-            parent = path
-            chain.append(path)
-        self.mods[parent].nodes.append(index)
-        self.chains.append(tuple(chain))
-        return parent
+        known = self._scopes.get(scope)
+        if known is None:
+            parent = ""
+            for path, cls in scope:
+                mod = self.mods.get(path)
+                if mod is None:
+                    mod = _Module(path, cls, self.mods[parent].depth + 1, parent)
+                    self.mods[path] = mod
+                    self.mods[parent].children.append(path)
+                elif mod.class_name is None and cls:
+                    mod.class_name = cls
+                parent = path
+            known = self._scopes[scope] = (parent, tuple(p for p, _ in scope))
+        self.mods[known[0]].nodes.append(index)
+        self.chains.append(known[1])
+        return known[0]
 
     @property
     def source(self) -> str:

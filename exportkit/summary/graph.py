@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 # Inline tensors bigger than this are emptied before shape inference: only small tensors (shapes,
 # axes, indices) carry data that inference reads, and copying weights would cost time and memory.
 _INLINE_DATA_LIMIT = 4096
+# Files up to this size go to shape inference as raw bytes; bigger ones hold inline weights.
+_DIRECT_INFER_LIMIT = 64 * 1024 * 1024
 
 _DTYPE_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
@@ -69,17 +71,22 @@ def dtype_name(elem_type: int) -> str | None:
 
 @dataclass
 class LoadedModel:
-    """The protobuf (no weight data) and facts about the files on disk."""
+    """The protobuf (no weight data, shapes inferred when asked) and facts about its files."""
 
     model: onnx.ModelProto
     path: Path
     file_bytes: int
     external_data_bytes: int
     external_data_files: tuple[str, ...]
+    warnings: list[str]
 
 
-def load_model(path: str | os.PathLike[str]) -> LoadedModel:
-    """Parse an ONNX file without its external data and check that the data files are there.
+def load_model(path: str | os.PathLike[str], *, infer: bool = True) -> LoadedModel:
+    """Parse an ONNX file without its external data, check the data files, infer shapes.
+
+    A file of at most ``_DIRECT_INFER_LIMIT`` bytes goes straight to ONNX shape inference as
+    bytes (one parse instead of parse, serialize, parse); a larger one (inline weights) is
+    parsed, its big tensors are emptied, then inferred, so weights are never copied.
 
     Raises:
         OnnxFileError: missing file, not ONNX, truncated, or external data missing or short.
@@ -92,8 +99,33 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     file_bytes = p.stat().st_size
     if file_bytes == 0:
         raise OnnxFileError(f"{p} is empty", hint="export the model again")
+    warnings: list[str] = []
+    model: onnx.ModelProto | None = None
+    if infer and file_bytes <= _DIRECT_INFER_LIMIT:
+        try:
+            model = _infer(p.read_bytes())
+        except Exception:  # not ONNX, or inference failed: _parse below tells which
+            logger.debug("shape inference on the raw file failed", exc_info=True)
+    inferred = model is not None
+    if model is None:
+        model = _parse(p)
+    _check_model(model, p)
+    files, external_bytes = _check_external_data(model, p.parent, p)
+    if model.functions:
+        model = _inline_functions(model, warnings)
+        inferred = False
+    if infer and not inferred:
+        model = infer_shapes(model, warnings)
+    return LoadedModel(model, p, file_bytes, external_bytes, files, warnings)
+
+
+def _infer(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
+    return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+
+
+def _parse(p: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(p), load_external_data=False)
+        return onnx.load(str(p), load_external_data=False)
     except (DecodeError, RuntimeError, ValueError) as exc:
         if _looks_like_text(p):
             raise OnnxFileError(
@@ -104,6 +136,9 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
             f"{p} is not a readable ONNX model ({type(exc).__name__}: {exc})",
             hint="the file may be truncated or not ONNX at all; export it again",
         ) from exc
+
+
+def _check_model(model: onnx.ModelProto, p: Path) -> None:
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise OnnxFileError(
             f"{p} is not an ONNX model (no IR version or no graph)",
@@ -114,8 +149,16 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
             f"{p} has no opset_import: the file looks truncated",
             hint="export the model again",
         )
-    files, external_bytes = _check_external_data(model, p.parent, p)
-    return LoadedModel(model, p, file_bytes, external_bytes, files)
+
+
+def _inline_functions(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto:
+    try:
+        import onnx.inliner
+
+        return onnx.inliner.inline_local_functions(model)
+    except Exception as exc:  # best effort: the summary still lists the call nodes
+        warnings.append(f"could not inline the model's local functions: {exc}")
+        return model
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -194,15 +237,15 @@ def _strip_inline_weights(graph: onnx.GraphProto) -> None:
         entry.key, entry.value = "location", "exportkit-stripped"
 
 
-def infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
-    """Run ONNX shape inference; return the model and a warning if inference failed."""
+def infer_shapes(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto:
+    """ONNX shape inference without copying weights; a failure becomes a warning."""
     _strip_inline_weights(model.graph)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        return _infer(model)
     except Exception as exc:  # inference is best effort; onnx raises several C++ error types
         logger.debug("shape inference failed", exc_info=True)
-        return model, f"shape inference failed, shapes come from the file only: {exc}"
-    return inferred, None
+        warnings.append(f"shape inference failed, shapes come from the file only: {exc}")
+        return model
 
 
 def _dims(tensor_type: onnx.TypeProto.Tensor) -> tuple[Dim, ...] | None:

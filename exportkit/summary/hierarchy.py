@@ -24,6 +24,8 @@ NAMESPACE = "namespace"
 #: metadata_props keys that carry the module hierarchy of a node.
 SCOPE_KEYS = (NAME_SCOPES, CLASS_HIERARCHY, NAMESPACE)
 
+_MISSING = object()
+
 #: A node's modules, outermost first: (dotted module path, class name or None).
 Scope = tuple[tuple[str, str | None], ...]
 
@@ -59,7 +61,7 @@ class ScopeReader:
     """Reads node scopes, caching the parse of repeated metadata strings."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, str], tuple[Scope, str | None] | None] = {}
+        self._cache: dict[tuple[str | None, str, str], object] = {}
         self._name_cache: dict[str, Scope] = {}
 
     def from_metadata(self, node: onnx.NodeProto) -> tuple[Scope, str | None] | None:
@@ -76,10 +78,17 @@ class ScopeReader:
                 namespace = prop.value
         if not (scopes or namespace):
             return None
-        key = (scopes, classes, namespace)
-        if key not in self._cache:
-            self._cache[key] = _scope_from_metadata(scopes, classes, namespace)
-        return self._cache[key]
+        # The last entry names the node itself and differs on every node: cache on the rest.
+        key = (
+            scopes.rpartition(", ")[0] if scopes else None,
+            classes.rpartition(", ")[0],
+            namespace.rpartition("/")[0],
+        )
+        found = self._cache.get(key, _MISSING)
+        if found is _MISSING:
+            found = _scope_from_metadata(*key)
+            self._cache[key] = found
+        return found  # type: ignore[return-value]
 
     def from_name(self, name: str) -> Scope | None:
         """Scope from a TorchScript-style name ``/a/a.0/conv/Conv``; None if not that style."""
@@ -112,23 +121,22 @@ class ScopeReader:
 
 
 def _scope_from_metadata(
-    scopes: str, classes: str, namespace: str
+    scopes_head: str | None, classes_head: str, namespace_head: str
 ) -> tuple[Scope, str | None] | None:
-    names = _parse_list(scopes) if scopes else None
-    if names is not None and len(names) >= 1:
-        cls = _parse_list(classes) if classes else None
-        cls = cls if cls is not None and len(cls) == len(names) else [None] * len(names)  # type: ignore[list-item]
-        # First entry is the root (''), last is the FX node itself, not a module.
-        modules = names[1:-1] if len(names) >= 2 else []
-        mod_classes = cls[1:-1] if len(names) >= 2 else []
-        scope = tuple((n, c or None) for n, c in zip(modules, mod_classes, strict=True) if n)
-        return scope, (cls[0] or None) if cls else None
-    if namespace:
-        entries = namespace.split("/")
-        pairs = [e.split(": ", 1) if ": " in e else [e, ""] for e in entries]
-        root_class = pairs[0][1] or None
-        scope = tuple((n, c or None) for n, c in pairs[1:-1] if n)
-        return scope, root_class
+    """Scope from the metadata strings without their last entry (the node itself)."""
+    if scopes_head is not None:
+        names = _parse_list(scopes_head + "]") if scopes_head else []
+        if names is not None:
+            cls = _parse_list(classes_head + "]") if classes_head else None
+            if cls is None or len(cls) != len(names):
+                cls = [""] * len(names)
+            # The first entry is the root module ('').
+            scope = tuple((n, c or None) for n, c in zip(names[1:], cls[1:], strict=True) if n)
+            return scope, (cls[0] or None) if cls else None
+    if namespace_head:
+        pairs = [e.split(": ", 1) if ": " in e else [e, ""] for e in namespace_head.split("/")]
+        scope = tuple((n, c or None) for n, c in pairs[1:] if n)
+        return scope, pairs[0][1] or None
     return None
 
 
