@@ -1,0 +1,27 @@
+"""Parity of an ONNX file with the eager PyTorch model, on onnxruntime (CPU), at several sizes.
+
+``cases`` builds the inputs and the ground truth, ``compare`` judges one output, ``check`` runs a
+file through onnxruntime, and ``localize`` names the first module where a wrong export diverges.
+"""
+
+from __future__ import annotations
+
+from exportkit.validate.cases import Case, make_cases
+from exportkit.validate.check import Trial, ValidationResult, check_onnx, validate
+from exportkit.validate.compare import DEFAULT_TOLERANCES, OutputCheck, Tolerances
+from exportkit.validate.localize import Divergence, Location, localize
+
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "Case",
+    "Divergence",
+    "Location",
+    "OutputCheck",
+    "Tolerances",
+    "Trial",
+    "ValidationResult",
+    "check_onnx",
+    "localize",
+    "make_cases",
+    "validate",
+]
