@@ -405,9 +405,7 @@ def _view_props(report: Any) -> dict[str, str]:
         max_abs_diff=max_abs,
         exporter=report.export.exporter if report.export is not None else None,
         simplifier=(simplify.simplifier if simplify.kept else "none") if simplify else "none",
-        first_diverging_module=str(getattr(divergence, "module", divergence))
-        if divergence is not None
-        else None,
+        first_diverging_module=divergence.location.describe() if divergence is not None else None,
     )
 
 

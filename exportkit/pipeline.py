@@ -19,7 +19,16 @@ from exportkit.export import Exporter, ExportResult, export_model
 from exportkit.inputs import DynamicSpec, ExampleInputs, InputSpec, make_inputs, run_model
 from exportkit.loading import LoadedModel, load_model
 from exportkit.simplify import Simplifier, SimplifyResult, simplify_model
-from exportkit.validate import Case, Tolerances, ValidationResult, check_onnx, make_cases
+from exportkit.validate import (
+    Case,
+    Parity,
+    Tolerances,
+    ValidationResult,
+    check_onnx,
+    localize,
+    make_cases,
+    three_way,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,6 +102,8 @@ class Report:
     validation_raw: ValidationResult | None
     summary: Any
     versions: Mapping[str, str]
+    validation_simplified: ValidationResult | None = None
+    parity: Parity | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -240,20 +251,51 @@ def _install(files: Sequence[Path], target: Path) -> tuple[Path, ...]:
     return tuple(installed)
 
 
+def _checked(
+    stages: _Stages,
+    stage: str,
+    module: nn.Module,
+    path: Path,
+    cases: Sequence[Case],
+    options: Options,
+    *,
+    locate: Callable[[ValidationResult], bool] = lambda result: not result.passed,
+) -> ValidationResult:
+    """Validate one file; on a mismatch, name the first module where it diverges."""
+    with stages.run(stage) as detail:
+        result = check_onnx(path, cases, tolerances=options.tolerances)
+        if locate(result):
+            where = localize(module, path, cases, result, options.tolerances)
+            result = replace(result, divergence=where)
+        detail.append("pass" if result.passed else "MISMATCH")
+        if result.divergence is not None:
+            detail.append(f"diverges at {result.divergence.location.describe()}")
+    return result
+
+
+@dataclass(frozen=True)
+class _Choice:
+    simplify: SimplifyResult | None
+    final: ValidationResult
+    raw: ValidationResult
+    simplified: ValidationResult | None
+    parity: Parity
+
+
 def _simplify_and_choose(
     stages: _Stages,
+    module: nn.Module,
     raw: ExportResult,
     work: Path,
     cases: Sequence[Case],
     options: Options,
-) -> tuple[SimplifyResult | None, ValidationResult, ValidationResult | None]:
-    """Simplify, validate both files, and keep the simplified one only if it is no worse."""
-    with stages.run("validate") as detail:
-        raw_check = check_onnx(raw.path, cases, tolerances=options.tolerances)
-        detail.append("pass" if raw_check.passed else "MISMATCH")
+) -> _Choice:
+    """Validate the export, simplify, validate that, and keep the simplified only if no worse."""
+    raw_check = _checked(stages, "validate", module, raw.path, cases, options)
     if options.simplifier == "none":
         stages.skip("simplify", "--simplifier none")
-        return None, raw_check, None
+        parity = three_way(raw_check, None, why_none="--simplifier none")
+        return _Choice(None, raw_check, raw_check, None, parity)
     try:
         with stages.run("simplify") as detail:
             simp = simplify_model(
@@ -261,20 +303,29 @@ def _simplify_and_choose(
             )
             detail.append(f"{options.simplifier}: {simp.nodes_before} -> {simp.nodes_after} nodes")
     except SimplifyError as exc:
-        return (
-            SimplifyResult(
-                options.simplifier, raw.path, 0.0, {}, {}, 0, 0, kept=False, reason=str(exc)
-            ),
-            raw_check,
-            None,
+        failed = SimplifyResult(
+            options.simplifier, raw.path, 0.0, {}, {}, 0, 0, kept=False, reason=str(exc)
         )
-    with stages.run("validate simplified") as detail:
-        simp_check = check_onnx(simp.path, cases, tolerances=options.tolerances)
-        detail.append("pass" if simp_check.passed else "MISMATCH")
-    if raw_check.passed and not simp_check.passed:
-        reason = "the simplified graph no longer matches PyTorch; kept the exported one"
-        return replace(simp, kept=False, reason=reason), raw_check, simp_check
-    return simp, simp_check, raw_check
+        parity = three_way(raw_check, None, why_none=str(exc))
+        return _Choice(failed, raw_check, raw_check, None, parity)
+    # Localize the simplified file only where it fails and the export did not.
+    simp_check = _checked(
+        stages,
+        "validate simplified",
+        module,
+        simp.path,
+        cases,
+        options,
+        locate=lambda result: bool(three_way(raw_check, result).new_failures),
+    )
+    parity = three_way(raw_check, simp_check)
+    if parity.kept == "exported":
+        simp = replace(simp, kept=False, reason=parity.reason)
+        return _Choice(simp, raw_check, raw_check, simp_check, parity)
+    if simp_check.divergence is None and raw_check.divergence is not None:
+        # Both fail alike: the drift came from the exporter and was located on the export.
+        simp_check = replace(simp_check, divergence=raw_check.divergence)
+    return _Choice(simp, simp_check, raw_check, simp_check, parity)
 
 
 def run_export(
@@ -318,7 +369,8 @@ def run_export(
             )
             detail.append(exported.exporter)
         cases = make_cases(loaded.module, example, sizes=options.sizes, reference=reference)
-        simp, final_check, raw_check = _simplify_and_choose(stages, exported, work, cases, options)
+        choice = _simplify_and_choose(stages, loaded.module, exported, work, cases, options)
+        simp, final_check = choice.simplify, choice.final
         if simp is not None and simp.kept:
             files = _install(simp.files, target)
             simp = replace(simp, path=target, files=files)
@@ -340,9 +392,11 @@ def run_export(
         export=exported,
         simplify=simp,
         validation=final_check,
-        validation_raw=raw_check,
+        validation_raw=choice.raw,
         summary=summary,
         versions=_versions(),
+        validation_simplified=choice.simplified,
+        parity=choice.parity,
     )
 
 
@@ -395,6 +449,10 @@ def run_check(
     with stages.run("validate") as detail:
         cases = make_cases(loaded.module, example, sizes=options.sizes)
         check = check_onnx(path, cases, tolerances=options.tolerances)
+        if not check.passed:
+            check = replace(
+                check, divergence=localize(loaded.module, path, cases, check, options.tolerances)
+            )
         detail.append("pass" if check.passed else "MISMATCH")
     return Report(
         model=loaded.source,

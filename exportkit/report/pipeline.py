@@ -8,11 +8,11 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
     from exportkit.pipeline import Report
-    from exportkit.validate import OutputCheck, ValidationResult
+    from exportkit.validate import Divergence, OutputCheck, Parity, ValidationResult
 
 __all__ = ["render_json", "render_junit", "render_text", "to_jsonable"]
 
@@ -80,6 +80,32 @@ def render_validation(result: ValidationResult) -> str:
     return "\n".join(lines)
 
 
+def render_divergence(div: Divergence) -> list[str]:
+    """Where the export first departs from PyTorch, as report lines."""
+    lines = [f"diverges  at {div.location.describe()}", f"          {div.detail}"]
+    facts = [f"trial: {div.trial}"]
+    if div.onnx_node:
+        facts.append(f"ONNX node: {div.onnx_node}")
+    if div.kind == "values":
+        facts.append(f"the {div.matched} modules compared before it matched")
+    lines.append(f"          ({'; '.join(facts)})")
+    return lines
+
+
+def render_parity(parity: Parity) -> list[str]:
+    """PyTorch vs raw export vs simplified: which step drifted and which file was kept."""
+
+    def word(ok: bool | None) -> str:
+        return "not checked" if ok is None else "match" if ok else "MISMATCH"
+
+    drift = "no drift" if parity.drift == "none" else f"drift caused by the {parity.drift}"
+    return [
+        f"parity    PyTorch vs export: {word(parity.exported)}; "
+        f"PyTorch vs simplified: {word(parity.simplified)}; {drift}",
+        f"          kept the {parity.kept} file: {parity.reason}",
+    ]
+
+
 def render_text(report: Report, *, summary: str | None = None) -> str:
     """The report for a terminal: inputs, export, simplification, validation, summary, verdict."""
     lines = [f"model     {report.model}"]
@@ -110,6 +136,17 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             "validation (onnxruntime vs eager PyTorch)",
             render_validation(report.validation),
         ]
+    if report.parity is not None:
+        lines += ["", *render_parity(report.parity)]
+    shown = []
+    for which, result in (
+        ("export", report.validation_raw or report.validation),
+        ("simplified file", report.validation_simplified),
+    ):
+        if result is not None and result.divergence is not None and result.divergence not in shown:
+            shown.append(result.divergence)
+            lines += ["", f"where the {which} diverges from PyTorch"]
+            lines += render_divergence(result.divergence)
     lines.append("")
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
     lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}")
@@ -121,12 +158,14 @@ def render_junit(report: Report) -> str:
     cases = []
     failures = 0
     trials = report.validation.trials if report.validation else ()
+    div = report.validation.divergence if report.validation else None
+    where = escape("\n".join(["", *render_divergence(div)])) if div is not None else ""
     for trial in trials:
         if trial.error:
             failures += 1
             cases.append(
                 f"  <testcase classname={quoteattr(report.model)} name={quoteattr(trial.label)}>"
-                f"<failure message={quoteattr(trial.error)}/></testcase>"
+                f"<failure message={quoteattr(trial.error)}>{where}</failure></testcase>"
             )
         for check in trial.outputs:
             name = quoteattr(f"{trial.label}: {check.name}")
@@ -137,7 +176,7 @@ def render_junit(report: Report) -> str:
                 msg = quoteattr("; ".join(check.findings) or "mismatch")
                 cases.append(
                     f"  <testcase classname={quoteattr(report.model)} name={name}>"
-                    f"<failure message={msg}>max abs {check.max_abs:.3e}</failure></testcase>"
+                    f"<failure message={msg}>max abs {check.max_abs:.3e}{where}</failure></testcase>"
                 )
     if report.export is not None:
         for fd in report.export.frozen_dims:

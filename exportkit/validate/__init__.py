@@ -10,6 +10,7 @@ from exportkit.validate.cases import Case, make_cases
 from exportkit.validate.check import Trial, ValidationResult, check_onnx, validate
 from exportkit.validate.compare import DEFAULT_TOLERANCES, OutputCheck, Tolerances
 from exportkit.validate.localize import Divergence, Location, localize
+from exportkit.validate.parity import Parity, three_way
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -17,11 +18,13 @@ __all__ = [
     "Divergence",
     "Location",
     "OutputCheck",
+    "Parity",
     "Tolerances",
     "Trial",
     "ValidationResult",
     "check_onnx",
     "localize",
     "make_cases",
+    "three_way",
     "validate",
 ]

@@ -302,10 +302,12 @@ def _best(
 
 def _inputs_agree(
     call: _Call, names: Sequence[str], actual: Mapping[str, np.ndarray], tol: Tolerances
-) -> bool | None:
+) -> tuple[bool | None, str | None]:
+    """Whether the call's inputs match their ONNX values, and the first that does not."""
     verdicts = [_best("input", e, names, actual, tol) for e in call.inputs]
     known = [v for v in verdicts if v is not None]
-    return all(v[0].passed for v in known) if known else None
+    bad = next((v[1] for v in known if not v[0].passed), None)
+    return (bad is None if known else None), bad
 
 
 def _value_divergence(
@@ -350,19 +352,29 @@ def _value_divergence(
         if bad is None:
             matched += 1
             continue
-        inputs_ok = _inputs_agree(call, bounds.inputs.get(call.path, ()), actual, tol)
-        culprit = call.path
-        if inputs_ok is False and call.parent is not None:
-            # Its inputs already differ: the drift comes from the caller's own code before it.
-            culprit = recorded[call.parent].path
+        inputs_ok, bad_input = _inputs_agree(call, bounds.inputs.get(call.path, ()), actual, tol)
+        culprit = entry = call.path
+        parent = call.parent if inputs_ok is False else None
+        while parent is not None:
+            # Its inputs already differ: the drift comes from a caller's own code before it,
+            # the innermost caller whose own inputs still matched.
+            caller = recorded[parent]
+            culprit = caller.path
+            agree, first = _inputs_agree(caller, bounds.inputs.get(caller.path, ()), actual, tol)
+            if agree is False:
+                entry, bad_input = caller.path, first
+            parent = caller.parent if agree is False else None
         check, value = bad
         node = proto.graph.node[bounds.producer[value]] if value in bounds.producer else None
-        loc = _location(model, culprit)
+        # The node that made the first differing input, when the caller owns it, has the line.
+        made = bounds.producer.get(bad_input) if culprit != call.path and bad_input else None
+        own = scopes[made] if made is not None else None
+        loc = _location(model, culprit, own if own is not None and own.module == culprit else None)
         return Divergence(
             kind="values",
             trial=case.label,
             location=loc,
-            detail=_values_detail(loc, call.path, culprit, check, inputs_ok),
+            detail=_values_detail(loc, entry, culprit, check, inputs_ok),
             check=check,
             onnx_node=f"{node.name} ({node.op_type})" if node is not None else None,
             onnx_values=(value,),
@@ -384,10 +396,10 @@ def _values_detail(
     if culprit != diverged:
         return (
             f"the inputs of {diverged or 'the model'} already differ: the drift comes from the "
-            f"own code of {loc.describe()} before that call; {diff}"
+            f"own code of {loc.module or 'the model'} before that call; {diff}"
         )
     inputs = "while its inputs matched" if inputs_ok else "(its inputs could not be compared)"
-    return f"output of {loc.describe()} differs {inputs}: {diff}"
+    return f"its output differs {inputs}: {diff}"
 
 
 def _runtime_divergence(model: nn.Module, path: Path, label: str, error: str) -> Divergence | None:

@@ -108,3 +108,27 @@ class HardBatch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.scale(x))
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class DriftInCaller(nn.Module):
+    """The drift is in the model's own code between two submodules, not inside either."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = Scaled()
+        self.second = Scaled()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.first(x)
+        if torch.compiler.is_exporting() or torch.jit.is_tracing():
+            y = y + 0.1
+        return self.second(y)

@@ -1,0 +1,78 @@
+"""Three-way parity: PyTorch vs the raw export vs the simplified export, and who caused a drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from exportkit.validate.check import ValidationResult
+
+__all__ = ["Parity", "three_way"]
+
+Drift = Literal["none", "exporter", "simplifier", "exporter and simplifier"]
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Which file matches PyTorch, which step caused a drift, and which file was kept and why.
+
+    ``simplified`` is None when no simplified file was validated (``--simplifier none``, or the
+    simplifier failed). ``new_failures`` lists the ``trial: output`` checks that only the
+    simplified file fails.
+    """
+
+    exported: bool
+    simplified: bool | None
+    drift: Drift
+    kept: Literal["exported", "simplified"]
+    reason: str
+    new_failures: tuple[str, ...] = ()
+
+
+def _failures(result: ValidationResult) -> dict[str, str]:
+    """``trial: output`` -> a short why, for every failed check and every failed trial."""
+    out: dict[str, str] = {}
+    for trial in result.trials:
+        if trial.error:
+            out[f"{trial.label}: (run)"] = trial.error
+        for check in trial.outputs:
+            if not check.passed:
+                out[f"{trial.label}: {check.name}"] = f"max abs {check.max_abs:.3g}"
+    return out
+
+
+def three_way(
+    raw: ValidationResult, simplified: ValidationResult | None, *, why_none: str = ""
+) -> Parity:
+    """Judge the raw and simplified files against PyTorch; keep the simplified only if no worse.
+
+    Args:
+        raw: the raw export's validation.
+        simplified: the simplified file's validation, or None when there is none.
+        why_none: why there is no simplified file (shown as the reason).
+    """
+    if simplified is None:
+        drift: Drift = "none" if raw.passed else "exporter"
+        return Parity(raw.passed, None, drift, "exported", why_none or "not simplified")
+    before, after = _failures(raw), _failures(simplified)
+    new = tuple(k for k in after if k not in before)
+    if not raw.passed and new:
+        drift = "exporter and simplifier"
+    elif not raw.passed:
+        drift = "exporter"
+    elif new:
+        drift = "simplifier"
+    else:
+        drift = "none"
+    if new:
+        shown = "; ".join(f"{k} ({after[k]})" for k in new[:3])
+        more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+        reason = (
+            f"the simplified file fails where the export passes: {shown}{more}; kept the export"
+        )
+        return Parity(raw.passed, simplified.passed, drift, "exported", reason, new)
+    if simplified.passed:
+        reason = "the simplified file matches PyTorch"
+    else:
+        reason = "the simplified file is no worse than the export (both fail the same checks)"
+    return Parity(raw.passed, simplified.passed, drift, "simplified", reason)

@@ -1,0 +1,110 @@
+"""Where a wrong export diverges: the first PyTorch module whose ONNX outputs disagree."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import torch
+
+from exportkit.cli import main
+from exportkit.export import export_model
+from exportkit.inputs import DynamicSpec, InputSpec, make_inputs
+from exportkit.validate import Divergence, validate
+from tests.models import diverging
+from tests.models.mlp import Net
+
+
+def _forward_line(cls: type) -> str:
+    return f"diverging.py:{inspect.getsourcelines(cls.forward)[1]}"
+
+
+def _diverge(model: torch.nn.Module, tmp: Path, exporter: str, dynamic: bool = False) -> Divergence:
+    model.eval()
+    ex = make_inputs(
+        model,
+        declared=getattr(model, "example_inputs", None) or (lambda: torch.randn(3, 8)),
+        dynamic=[DynamicSpec.parse("batch")] if dynamic else [],
+    )
+    result = export_model(model, ex, tmp / "m.onnx", exporter=exporter)  # type: ignore[arg-type]
+    assert result.exporter == exporter
+    check = validate(model, result.path, ex)
+    assert not check.passed
+    assert check.divergence is not None
+    return check.divergence
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_buggy_branch_is_named(tmp_path: Path, exporter: str) -> None:
+    div = _diverge(diverging.BuggyBranch(), tmp_path, exporter, dynamic=True)
+    assert div.kind == "values" and div.trial == "export inputs"
+    assert (div.location.module, div.location.cls) == ("blocks.2.branch", "Drift")
+    assert div.location.source and div.location.source.endswith(_forward_line(diverging.Drift))
+    assert div.inputs_matched is True
+    # Everything computed before it (stem, blocks 0-1, the norm of block 2, its own fc) matched.
+    assert div.matched >= 8
+    assert div.check is not None and div.check.max_abs > 1e-2 and div.check.frac_out > 0.5
+    assert "inputs matched" in div.detail
+
+
+def test_wrong_symbolic_of_a_custom_function_is_named(tmp_path: Path) -> None:
+    div = _diverge(diverging.CustomOpNet(), tmp_path, "torchscript")
+    assert (div.location.module, div.location.cls) == ("act2", "BadSwish")
+    assert div.inputs_matched is True
+    assert div.onnx_node is not None and "Sigmoid" in div.onnx_node
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_drift_in_the_callers_own_code_blames_the_caller(tmp_path: Path, exporter: str) -> None:
+    div = _diverge(diverging.DriftInCaller(), tmp_path, exporter)
+    assert div.location.module == "" and div.location.cls == "DriftInCaller"
+    assert div.inputs_matched is False
+    assert "inputs of second already differ" in div.detail
+    if exporter == "dynamo":  # its stack traces give the very line
+        assert div.location.code == "y = y + 0.1"
+
+
+def test_correct_export_has_no_divergence(tmp_path: Path) -> None:
+    model = Net().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x4")])
+    result = export_model(model, ex, tmp_path / "m.onnx")
+    check = validate(model, result.path, ex)
+    assert check.passed and check.divergence is None
+
+
+def test_hard_coded_batch_names_the_module_and_line(tmp_path: Path) -> None:
+    model = diverging.HardBatch().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x3x4")], dynamic=[DynamicSpec.parse("batch")])
+    result = export_model(model, ex, tmp_path / "m.onnx")
+    check = validate(model, result.path, ex)
+    assert check.trials[0].passed and not check.passed
+    errors = [t.error for t in check.trials if t.error]
+    assert errors and all(
+        "head (FlattenTwo" in e and "x.view(2, -1)" in e and "batch=" in e for e in errors
+    )
+
+
+def test_cli_reports_the_divergence_in_text_json_and_junit(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, js, junit = tmp_path / "bb" / "bb.onnx", tmp_path / "r.json", tmp_path / "j.xml"
+    spec = f"{models / 'diverging.py'}:BuggyBranch"
+    argv = ["export", spec, "--dynamic", "batch", "-o", str(out), "--json", str(js)]
+    code = main([*argv, "--junit", str(junit)])
+    assert code == 1
+    text = capsys.readouterr().out
+    assert "diverges  at blocks.2.branch (Drift" in text
+    assert "drift caused by the exporter" in text and "verdict   FAIL" in text
+    report = json.loads(js.read_text())
+    assert report["passed"] is False
+    div = report["validation"]["divergence"]
+    assert div["location"]["module"] == "blocks.2.branch" and div["kind"] == "values"
+    assert div["check"]["max_abs"] > 1e-2
+    assert report["parity"]["drift"] == "exporter" and report["parity"]["exported"] is False
+    suite = ET.parse(junit).getroot()
+    failures = suite.findall("testcase/failure")
+    assert int(suite.get("failures", "0")) == len(failures) > 0
+    assert all("blocks.2.branch" in (f.text or "") for f in failures)
