@@ -307,6 +307,37 @@ class Chromium:
             raise ChromiumError(f"no drawn node of type {op_type}")
         return self._sidebar(session, "Node Properties")
 
+    def expand_argument(self, session: str, name: str, timeout: float = 15.0) -> str:
+        """In the open node sidebar, expand argument ``name`` (e.g. ``W``) until its values show.
+
+        Netron reads external weights only here, from ``/data/<location>``: the returned text
+        holds the tensor's values when the page could fetch them.
+        """
+        find = f"""Array.from(document.querySelectorAll('#sidebar .sidebar-item')).find((item) => {{
+              const input = item.querySelector('.sidebar-item-name input');
+              return input && input.value === {json.dumps(name)};
+            }})"""
+        clicked = self.evaluate(
+            session,
+            f"""(() => {{
+              const item = {find};
+              const expander = item && item.querySelector('.sidebar-item-value-expander');
+              if (!expander) {{ return false; }}
+              expander.click();
+              return true;
+            }})()""",
+        )
+        if not clicked:
+            raise ChromiumError(f"the open sidebar has no expandable argument {name}")
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.evaluate(session, f"(() => {{ const i = {find}; return i.innerText; }})()")
+            if "\n[" in text or "ERROR" in text or "data is empty" in text:
+                return str(text)
+            time.sleep(0.05)
+        raise ChromiumError(f"argument {name} showed no values: {text!r}")
+
     def screenshot(self, session: str, path: Path) -> Path:
         """Save the tab as a PNG."""
         data = self.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]

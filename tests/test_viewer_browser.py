@@ -13,6 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from onnx import numpy_helper
 
 from exportkit.viewer import serve, serve_files
 from tests.chromium import Chromium, NetronOutdatedError, find_chromium
@@ -70,11 +71,10 @@ def exported_cnn(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_netron_draws_exported_cnn_with_shapes_and_findings(
     chromium: Chromium, exported_cnn: Path
 ) -> None:
-    first_conv = next(
-        node.name
-        for node in onnx.load(str(exported_cnn), load_external_data=False).graph.node
-        if node.op_type == "Conv"
-    )
+    model_proto = onnx.load(str(exported_cnn))  # with its weights, to compare what Netron shows
+    conv = next(node for node in model_proto.graph.node if node.op_type == "Conv")
+    first_conv = conv.name
+    weights = {t.name: numpy_helper.to_array(t) for t in model_proto.graph.initializer}
     with serve(
         exported_cnn,
         model_props={"exportkit.verdict": "pass", "exportkit.max_abs_diff": "head: 2.1e-06"},
@@ -94,6 +94,12 @@ def test_netron_draws_exported_cnn_with_shapes_and_findings(
         assert node["name"] == first_conv
         assert node["exportkit.note"].lstrip("+") == "checked"
         assert "pkg.torch.onnx.name_scopes" in node  # the module hierarchy is shown
+        # Netron fetched the external weights from /data/conv_net.onnx.data and shows them.
+        shown = chromium.expand_argument(session, "W")
+        assert "location: conv_net.onnx.data" in shown
+        first = float(re.findall(r"-?\d+\.\d+(?:e-?\d+)?", shown.split("\n[", 1)[1])[0])
+        assert first == pytest.approx(float(weights[conv.input[1]].flat[0]), abs=1e-7)
+        chromium.screenshot(session, ARTIFACTS / "netron_node_weights.png")
 
 
 def test_shapes_are_drawn_for_an_export_that_stores_none(
