@@ -143,15 +143,17 @@ def _cli_time(argv: list[str], repeat: int) -> float:
 
 
 def _polygraphy(tmp: Path) -> Path | None:
-    """polygraphy in a throwaway venv that sees this interpreter's packages (never our deps)."""
+    """polygraphy (and the same onnx) in a throwaway venv: never one of the project's deps."""
     env_dir = Path(tempfile.gettempdir()) / "exportkit-bench-polygraphy"
     exe = env_dir / "bin" / "polygraphy"
-    if exe.exists():
+    python = env_dir / "bin" / "python"
+    if exe.exists() and subprocess.run([str(python), "-c", "import onnx"]).returncode == 0:
         return exe
     try:
-        venv.create(env_dir, system_site_packages=True, with_pip=True)
+        venv.create(env_dir, with_pip=True)
+        packages = ["polygraphy", f"onnx=={onnx.__version__}", "numpy"]
         subprocess.run(
-            [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "polygraphy"],
+            [str(python), "-m", "pip", "install", "-q", *packages],
             check=True,
             capture_output=True,
         )

@@ -201,3 +201,29 @@ def test_import_does_not_pull_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_node_fused_by_the_exporter_goes_to_the_module_owning_its_weights(tmp_path: Path) -> None:
+    # The dynamo exporter fuses Conv+BatchNorm and keeps the BatchNorm's metadata; the weights
+    # are the conv's (stem.0.*), so the fused node belongs to their common parent, stem.
+    conv = helper.make_node("Conv", ["x", "stem.0.weight"], ["y"], name="node_Conv_7")
+    helper.set_metadata_props(
+        conv,
+        {
+            "pkg.torch.onnx.name_scopes": "['', 'stem', 'stem.1', 'batch_norm']",
+            "pkg.torch.onnx.class_hierarchy": "['Net', 'Sequential', 'BatchNorm2d', 'aten.bn']",
+            "pkg.onnxscript.rewriter.rule_name": "FuseBatchNormIntoConv",
+        },
+    )
+    graph = helper.make_graph(
+        [conv],
+        "fused",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "stem.0.weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    s = summarize(save(model, tmp_path / "fused.onnx"))
+    assert s.nodes[0].module == "stem"
+    assert [m.path for m in s.modules] == ["", "stem"]

@@ -25,6 +25,11 @@ PARAM_DTYPES = frozenset(
      "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "float8e8m0", "float4e2m1", "int8", "uint8",
      "int4", "uint4"}
 )  # fmt: skip
+_STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
+# Standard ops with graph attributes; nodes of other domains are checked for them too.
+_SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+# Set by onnxscript's rewriter (the dynamo exporter's optimizer) on nodes it fused.
+REWRITE_RULE = "pkg.onnxscript.rewriter.rule_name"
 _KNOWN_DOMAINS = frozenset(
     {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft",
      "com.microsoft.nchwc"}
@@ -240,29 +245,30 @@ class _Builder:
     def add(self, node: onnx.NodeProto) -> None:
         index = len(self.nodes)
         path = self._place(node, index)
+        inputs = tuple(node.input)
+        op_type, domain = node.op_type, node.domain
+        params, seen = self.params, self.seen_params
         count = 0
-        for name in node.input:
-            if name in self.params and name not in self.seen_params:
-                self.seen_params.add(name)
-                count += self.params[name][0]
-        if node.attribute:
+        for name in inputs:
+            if name in params and name not in seen:
+                seen.add(name)
+                count += params[name][0]
+        standard = domain in _STANDARD_DOMAINS
+        if (op_type in _SUBGRAPH_OPS or not standard) and node.attribute:
             for name in _subgraph_names(node):
-                if name in self.params and name not in self.seen_params:
-                    self.seen_params.add(name)
-                    count += self.params[name][0]
-            if node.op_type == "Constant":
-                count += self._constant_params(node)
-        domain = node.domain
+                if name in params and name not in seen:
+                    seen.add(name)
+                    count += params[name][0]
+        if op_type == "Constant" and standard:
+            count += self._constant_params(node)
         if domain not in _KNOWN_DOMAINS:
-            self.unknown_domains.setdefault(domain, {}).setdefault(node.op_type)
+            self.unknown_domains.setdefault(domain, {}).setdefault(op_type)
         macs = node_macs(node, self.shape_of)
         if macs is None:
             self.unknown_macs += 1
         values = self.values
         outputs = tuple(values.get(o) or TensorInfo(o, None, None) for o in node.output if o)
-        self.nodes.append(
-            NodeInfo(node.name, node.op_type, domain, path, tuple(node.input), outputs, count, macs)
-        )
+        self.nodes.append(NodeInfo(node.name, op_type, domain, path, inputs, outputs, count, macs))
 
     def _constant_params(self, node: onnx.NodeProto) -> int:
         for attr in node.attribute:
@@ -274,6 +280,24 @@ class _Builder:
                     return numel
         return 0
 
+    def _fused_scope(self, node: onnx.NodeProto, scope: Scope) -> Scope:
+        """A node the exporter's rewriter fused (Conv+BatchNorm) carries the metadata of one of
+        the nodes it replaced; it belongs to the module shared by the owners of its weights
+        (parameter names are module paths) and that metadata."""
+        if not any(p.key == REWRITE_RULE for p in node.metadata_props):
+            return scope
+        for name in node.input:
+            if name not in self.params:
+                continue
+            owner = name.rpartition(".")[0]
+            keep = 0
+            while keep < len(scope) and (
+                owner == scope[keep][0] or owner.startswith(scope[keep][0] + ".")
+            ):
+                keep += 1
+            scope = scope[:keep]
+        return scope
+
     def _place(self, node: onnx.NodeProto, index: int) -> str:
         found = self.reader.scope(node)
         scope: Scope = ()
@@ -282,6 +306,8 @@ class _Builder:
             self.source_counts[source] += 1
             if root_class and self.root_class is None:
                 self.root_class = root_class
+            if source == "metadata" and scope:
+                scope = self._fused_scope(node, scope)
         known = self._scopes.get(scope)
         if known is None:
             parent = ""

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 # Inline tensors bigger than this are emptied before shape inference: only small tensors (shapes,
 # axes, indices) carry data that inference reads, and copying weights would cost time and memory.
 _INLINE_DATA_LIMIT = 4096
+_ATTRIBUTE_TENSOR_OPS = frozenset(
+    {"Constant", "ConstantOfShape", "If", "Loop", "Scan", "SequenceMap"}
+)
 # Files up to this size go to shape inference as raw bytes; bigger ones hold inline weights.
 _DIRECT_INFER_LIMIT = 64 * 1024 * 1024
 
@@ -184,6 +187,9 @@ def _external_tensors(graph: onnx.GraphProto) -> Iterable[onnx.TensorProto]:
         if t.data_location == onnx.TensorProto.EXTERNAL:
             yield t
     for node in graph.node:
+        # Tensor attributes live on Constant-like nodes; graphs on control flow and custom ops.
+        if node.op_type not in _ATTRIBUTE_TENSOR_OPS and node.domain in ("", "ai.onnx"):
+            continue
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.TENSOR:
                 if attr.t.data_location == onnx.TensorProto.EXTERNAL:
@@ -281,9 +287,16 @@ def value_map(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     """Every named value of the main graph with what is known about its type and shape."""
     graph = model.graph
     values: dict[str, TensorInfo] = {}
+    # Most values share a few types: parse each distinct serialized type once.
+    types: dict[bytes, tuple[str | None, tuple[Dim, ...] | None]] = {}
     for group in (graph.value_info, graph.input, graph.output):
         for v in group:
-            values[v.name] = tensor_info(v)
+            key = v.type.SerializeToString()
+            known = types.get(key)
+            if known is None:
+                info = tensor_info(v)
+                known = types[key] = (info.dtype, info.shape)
+            values[v.name] = TensorInfo(v.name, known[0], known[1])
     for init in graph.initializer:  # the initializer's own dims are authoritative
         values[init.name] = TensorInfo(init.name, dtype_name(init.data_type), tuple(init.dims))
     return values
