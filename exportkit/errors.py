@@ -6,6 +6,7 @@
     ├── UsageError                 exit 2  the user asked for something that cannot be done as asked
     │   ├── SpecError                      a model spec that names nothing loadable
     │   ├── InputSpecError                 an --input/--dynamic that does not parse or fit forward()
+    │   ├── WeightsError                   a --weights file that is unreadable or does not fit the model
     │   ├── OnnxFileError                  a file that is not (complete) ONNX
     │   ├── OutputPathError                an output path that cannot be written
     │   └── PortInUseError                 --port is taken
@@ -44,6 +45,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "ViewError",
+    "WeightsError",
 ]
 
 EXIT_OK = 0
@@ -79,6 +81,10 @@ class SpecError(UsageError):
 
 class InputSpecError(UsageError):
     """An --input or --dynamic spec that does not parse or does not fit forward()."""
+
+
+class WeightsError(UsageError):
+    """A --weights file that cannot be read or does not fit the model."""
 
 
 class OnnxFileError(UsageError):

@@ -84,6 +84,8 @@ class Options:
     seed: int = 0
     sizes: bool = True
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    strict_weights: bool = True
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,13 @@ def _load(model: str | nn.Module | LoadedModel, options: Options) -> LoadedModel
             type(model).__name__,
             declared if callable(declared) else None,
         )
-    return load_model(model, kwargs=options.model_kwargs, seed=options.seed)
+    return load_model(
+        model,
+        kwargs=options.model_kwargs,
+        weights=options.weights,
+        strict_weights=options.strict_weights,
+        seed=options.seed,
+    )
 
 
 def _inputs(loaded: LoadedModel, inputs: Any, options: Options) -> ExampleInputs:
@@ -196,9 +204,15 @@ def _inputs(loaded: LoadedModel, inputs: Any, options: Options) -> ExampleInputs
         tensors = inputs
         declared, inputs = (lambda: tensors), None
     specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
-    return make_inputs(
-        loaded.module, specs, dynamic=options.dynamic, declared=declared, seed=options.seed
+    example = make_inputs(
+        loaded.module,
+        specs,
+        dynamic=options.dynamic,
+        declared=declared,
+        suggested=loaded.suggested,
+        seed=options.seed,
     )
+    return replace(example, notes=(*loaded.notes, *example.notes))
 
 
 def _input_infos(inputs: ExampleInputs) -> tuple[InputInfo, ...]:

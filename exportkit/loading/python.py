@@ -1,8 +1,7 @@
-"""Model specs: ``file.py:Name``, ``pkg.module:Name(arg=1)`` -> an ``nn.Module`` in eval mode."""
+"""Python model specs: import ``file.py`` or ``pkg.module``, find the name, build it with its arguments."""
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
@@ -10,89 +9,19 @@ import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import LoadError, SpecError
+from exportkit.loading.spec import ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["LoadedModel", "ModelSpec", "load_model"]
+__all__ = ["load_python", "where"]
 
 logger = logging.getLogger(__name__)
-
-SpecKind = Literal["file", "module"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model spec: where the model lives, which name, and literal constructor arguments."""
-
-    text: str
-    kind: SpecKind
-    target: str
-    name: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    called: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> ModelSpec:
-        """Parse ``path/to/file.py:Name``, ``pkg.module:Name`` or either with ``Name(literal args)``.
-
-        Raises:
-            SpecError: the text is not a spec of one of these forms.
-        """
-        target, sep, rest = text.rpartition(":")
-        if not sep or not target or not rest:
-            raise SpecError(
-                f"model spec {text!r} has no ':NAME' part",
-                hint="name the model as path/to/file.py:ClassName or package.module:make_model",
-            )
-        name, args, kwargs, called = _parse_call(rest, text)
-        kind: SpecKind = "file" if target.endswith(".py") or "/" in target else "module"
-        return cls(text, kind, target, name, args, kwargs, called)
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to export: the module in eval mode, plus where it came from."""
-
-    module: nn.Module
-    name: str
-    source: str
-    example_inputs: Callable[[], Any] | None = None
-
-
-def _parse_call(rest: str, text: str) -> tuple[str, tuple[Any, ...], dict[str, Any], bool]:
-    """Split ``Name(1, depth=3)`` into name and literal arguments, never evaluating code."""
-    try:
-        node = ast.parse(rest.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise SpecError(
-            f"cannot parse {rest!r} in model spec {text!r}: {exc.msg}",
-            hint="write NAME or NAME(arg, key=value) with literal values only",
-        ) from None
-    if isinstance(node, ast.Name):
-        return node.id, (), {}, False
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        try:
-            args = tuple(ast.literal_eval(a) for a in node.args)
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except ValueError:
-            raise SpecError(
-                f"model spec {text!r} has a non-literal argument",
-                hint="constructor arguments must be literals (numbers, strings, lists, dicts); "
-                "or pass them with --kwargs '{\"depth\": 3}'",
-            ) from None
-        return node.func.id, args, kwargs, True
-    raise SpecError(
-        f"cannot parse {rest!r} in model spec {text!r}",
-        hint="write NAME or NAME(arg, key=value) with literal values only",
-    )
 
 
 @contextlib.contextmanager
@@ -125,7 +54,7 @@ def _import_file(path: Path, text: str) -> Any:
         except Exception as exc:
             sys.modules.pop(mod_name, None)
             raise LoadError(
-                f"{path} raised while importing: {_where(exc)}",
+                f"{path} raised while importing: {where(exc)}",
                 hint="fix the error in the model file, or run it with python to see the traceback",
             ) from exc
     return module
@@ -141,15 +70,15 @@ def _import_module(name: str, text: str) -> Any:
                     f"no module named {exc.name!r} (from model spec {text!r})",
                     hint="install the package, run from its folder, or name a file: path/to/file.py:Name",
                 ) from None
-            raise LoadError(f"{name} raised while importing: {_where(exc)}") from exc
+            raise LoadError(f"{name} raised while importing: {where(exc)}") from exc
         except Exception as exc:
             raise LoadError(
-                f"{name} raised while importing: {_where(exc)}",
+                f"{name} raised while importing: {where(exc)}",
                 hint="fix the error in the module, or import it with python to see the traceback",
             ) from exc
 
 
-def _where(exc: BaseException) -> str:
+def where(exc: BaseException) -> str:
     """``ValueError: bad (model.py:12)``: the error and the deepest frame in user code."""
     frames = traceback.extract_tb(exc.__traceback__)
     user = [f for f in frames if "exportkit" not in Path(f.filename).parts]
@@ -212,7 +141,7 @@ def _build(obj: Any, spec: ModelSpec, extra_kwargs: Mapping[str, Any]) -> Any:
         return obj(*spec.args, **kwargs)
     except Exception as exc:
         raise LoadError(
-            f"building {spec.name} raised: {_where(exc)}",
+            f"building {spec.name} raised: {where(exc)}",
             hint="check the constructor arguments",
         ) from exc
 
@@ -229,59 +158,33 @@ def _missing_params(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
     return [p.name for p in required if p.default is p.empty and p.name not in kwargs]
 
 
-def load_model(
-    spec: str | ModelSpec,
-    *,
-    kwargs: Mapping[str, Any] | None = None,
-    seed: int = 0,
-) -> LoadedModel:
-    """Import and build the model a spec names, in eval mode.
-
-    Args:
-        spec: ``path/to/file.py:Name`` or ``pkg.module:Name``, optionally ``Name(literal args)``.
-        kwargs: extra constructor keyword arguments (``--kwargs``), merged over the spec's own.
-        seed: seeds torch while the model is built, so random initial weights are reproducible.
-
-    Returns:
-        The built model, its display name, and its ``example_inputs`` callable if it declares one.
+def load_python(spec: ModelSpec, kwargs: Mapping[str, Any]) -> tuple[nn.Module, Any]:
+    """Import the file or module a spec names and build the model; returns it and its namespace.
 
     Raises:
         SpecError: the spec names nothing loadable, or the constructor's arguments do not fit.
-        LoadError: the model's file raised while importing, or its constructor raised.
+        LoadError: the file raised while importing, or the constructor raised.
     """
     from torch import nn
 
-    parsed = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
-    if parsed.kind == "file":
-        namespace = _import_file(Path(parsed.target), parsed.text)
+    if spec.kind == "file":
+        namespace = _import_file(Path(spec.target), spec.text)
     else:
-        namespace = _import_module(parsed.target, parsed.text)
-    if not hasattr(namespace, parsed.name):
+        namespace = _import_module(spec.target, spec.text)
+    if not hasattr(namespace, spec.name):
         found = _candidates(namespace)
         listing = ", ".join(found) if found else "no models"
-        hint = f"use {parsed.target}:{found[0]}" if found else "define an nn.Module in the file"
+        hint = f"use {spec.target}:{found[0]}" if found else "define an nn.Module in the file"
         raise SpecError(
-            f"{parsed.target} has no attribute {parsed.name!r}; it defines: {listing}", hint=hint
+            f"{spec.target} has no attribute {spec.name!r}; it defines: {listing}", hint=hint
         )
-    obj = getattr(namespace, parsed.name)
-    folder = Path(parsed.target).resolve().parent if parsed.kind == "file" else Path.cwd()
-    import torch
-
-    # Seeded, so a model without --weights gets the same weights every run: `check` can then
-    # compare a file against the model that `export` wrote it from.
-    with _importable(folder), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = _build(obj, parsed, kwargs or {})
+    obj = getattr(namespace, spec.name)
+    folder = Path(spec.target).resolve().parent if spec.kind == "file" else Path.cwd()
+    with _importable(folder):
+        module = _build(obj, spec, kwargs)
     if not isinstance(module, nn.Module):
         raise SpecError(
-            f"{parsed.name} returned a {type(module).__name__}, not a torch.nn.Module",
+            f"{spec.name} returned a {type(module).__name__}, not a torch.nn.Module",
             hint="name an nn.Module subclass, a function returning one, or a module instance",
         )
-    module.eval()
-    declared = getattr(module, "example_inputs", None) or getattr(namespace, "example_inputs", None)
-    return LoadedModel(
-        module=module,
-        name=parsed.name,
-        source=parsed.text,
-        example_inputs=declared if callable(declared) else None,
-    )
+    return module, namespace

@@ -1,0 +1,455 @@
+"""Infer example inputs from forward's signature and the layer that first consumes each argument.
+
+How it works, so it holds on models nobody showed us:
+
+1. The arguments to infer are forward's parameters without a default (or its first parameter when
+   all have defaults, as HuggingFace-style forwards do).
+2. A first guess for each comes from the module tree in definition order: the first known layer
+   (Linear, Conv, Embedding, RNN, attention, norm ...) is assumed to take the first argument.
+3. A probe run with that guess tags every forward argument and follows it through torch
+   operations (a ``TorchFunctionMode``); forward pre-hooks on every submodule record which known
+   layer first receives a tensor derived from each argument, in which argument slot, and with
+   what shape. Arguments that reach no layer record the first operation that used them (a mask in
+   ``masked_fill``/``where``, or an operand of arithmetic with another tensor).
+4. The layer's rule (:mod:`exportkit.inputs.layers`) says what it accepts; when the argument was
+   permuted or unsqueezed on the way, the probe's shapes map the rule back onto the argument.
+5. Candidates are tried until the model runs through once (spatial sizes, for instance, are tried
+   from small to the common fixed sizes); that run confirms the guess.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from exportkit.errors import InputSpecError
+from exportkit.inputs.examples import draw, fit_fixed
+from exportkit.inputs.layers import BATCH, SEQ, accepts, has_rule, kind_of
+from exportkit.inputs.spec import TensorSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["infer_specs"]
+
+logger = logging.getLogger(__name__)
+
+MAX_RUNS = 24
+
+
+@dataclass
+class _Consumer:
+    """The first known layer that received (something derived from) an argument."""
+
+    path: str
+    kind: str
+    slot: int | str
+    received: tuple[int, ...]
+    direct: bool
+    candidates: list[TensorSpec]
+
+
+@dataclass
+class _FirstOp:
+    """The first torch operation that used an argument which reached no layer."""
+
+    op: str
+    spec: TensorSpec | None
+
+
+@dataclass
+class _Probe:
+    """What one run found: consumers and first uses per argument, and the error if it failed."""
+
+    consumers: dict[str, _Consumer] = field(default_factory=dict)
+    first_ops: dict[str, _FirstOp] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _targets(module: nn.Module, known: Mapping[str, TensorSpec]) -> list[str]:
+    from exportkit.inputs.make import forward_parameters
+
+    params = forward_parameters(module)
+    required = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if not required and not known:
+        positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        required = positional[:1]
+    return [n for n in required if n not in known]
+
+
+def _walk_guess(module: nn.Module) -> list[TensorSpec]:
+    """The first known layer in definition order: what it accepts as its first argument."""
+    for name, sub in module.named_modules():
+        if name and has_rule(sub):
+            found = accepts(sub, 0)
+            if found:
+                return found
+    return []
+
+
+def _slot_name(module: nn.Module, index: int) -> int | str:
+    """Argument position -> parameter name where forward has a signature (TorchScript has none)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return index
+    return params[index] if index < len(params) else index
+
+
+def _probe(
+    module: nn.Module, tensors: Mapping[str, torch.Tensor], targets: Sequence[str]
+) -> _Probe:
+    """Run forward once with argument tags; record each target's first consumer and first use."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._pytree import tree_leaves
+
+    found = _Probe()
+    tags: dict[int, frozenset[str]] = {
+        id(t): frozenset([n]) for n, t in tensors.items() if n in targets
+    }
+    originals = {id(t): n for n, t in tensors.items()}
+    keep: list[Any] = list(tensors.values())  # keeps ids unique while the probe runs
+
+    def sources(values: Any) -> set[str]:
+        out: set[str] = set()
+        for leaf in tree_leaves(values):
+            if isinstance(leaf, torch.Tensor):
+                out |= tags.get(id(leaf), frozenset())
+        return out
+
+    class Tagger(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            kwargs = kwargs or {}
+            srcs = sources((args, kwargs))
+            if srcs:
+                _note_first_ops(found, func, args, kwargs, tags, targets)
+            out = func(*args, **kwargs)
+            if srcs:
+                for leaf in tree_leaves(out):
+                    if isinstance(leaf, torch.Tensor):
+                        tags[id(leaf)] = frozenset(srcs)
+                        keep.append(leaf)
+            return out
+
+    def pre_hook(path: str) -> Any:
+        def hook(sub: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            slots: list[tuple[int | str, Any]] = [
+                (_slot_name(sub, i), a) for i, a in enumerate(args)
+            ]
+            slots += list(kwargs.items())
+            for slot, value in slots:
+                if not isinstance(value, torch.Tensor):
+                    continue
+                for name in tags.get(id(value), frozenset()):
+                    if name in found.consumers:
+                        continue
+                    candidates = accepts(sub, slot)
+                    if candidates:
+                        found.consumers[name] = _Consumer(
+                            path,
+                            kind_of(sub) or type(sub).__name__,
+                            slot,
+                            tuple(value.shape),
+                            originals.get(id(value)) == name,
+                            candidates,
+                        )
+
+        return hook
+
+    handles = [
+        sub.register_forward_pre_hook(pre_hook(path), with_kwargs=True)
+        for path, sub in module.named_modules()
+        if path and has_rule(sub)
+    ]
+    try:
+        with torch.no_grad(), Tagger():
+            module(**tensors)
+    except Exception as exc:
+        found.error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+_MASK_OPS = {
+    "masked_fill": 1,
+    "masked_fill_": 1,
+    "where": 0,
+    "masked_select": 1,
+    "masked_scatter": 1,
+}
+_ARITH = {
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__truediv__",
+    "__radd__",
+    "__rmul__",
+    "__rsub__",
+    "__rtruediv__",
+    "add_",
+    "mul_",
+    "matmul",
+    "__matmul__",
+}
+
+
+def _note_first_ops(
+    found: _Probe,
+    func: Any,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    tags: Mapping[int, frozenset[str]],
+    targets: Sequence[str],
+) -> None:
+    """Remember how an argument is first used, for arguments that may reach no layer."""
+    import torch
+
+    op = getattr(func, "__name__", str(func))
+    values = list(args) + list(kwargs.values())
+    for i, value in enumerate(values):
+        if not isinstance(value, torch.Tensor):
+            continue
+        for name in tags.get(id(value), frozenset()):
+            if name in found.first_ops:
+                continue
+            others = [
+                v
+                for j, v in enumerate(values)
+                if j != i
+                and isinstance(v, torch.Tensor)
+                and name not in tags.get(id(v), frozenset())
+            ]
+            spec = None
+            if op in _MASK_OPS and i == _MASK_OPS[op] and others:
+                spec = TensorSpec(tuple(others[0].shape), "bool")
+            elif op in _ARITH and others and others[0].dim() >= value.dim():
+                other = others[0]
+                if op in ("matmul", "__matmul__"):
+                    shape = (
+                        (*other.shape[:-2], other.shape[-1], SEQ)
+                        if i == 0
+                        else (*other.shape[:-1], SEQ)
+                    )
+                else:
+                    shape = tuple(other.shape)
+                dt = (
+                    str(other.dtype).removeprefix("torch.")
+                    if other.dtype.is_floating_point
+                    else "float32"
+                )
+                spec = TensorSpec(tuple(shape), dt)
+            found.first_ops[name] = _FirstOp(op, spec)
+
+
+def _pull_back(probe: TensorSpec, received: tuple[int, ...], want: TensorSpec) -> list[TensorSpec]:
+    """Specs for the argument that reach a layer as ``want``, given that the probe's argument
+    (``probe``) reached it as ``received``: undo a permute/transpose or an (un)squeeze seen on the
+    way; the layer's own spec is the fallback (right for flatten, view and anything unmapped).
+    """
+    g, w = probe.shape, want.shape
+    out: list[TensorSpec] = []
+    if received != g:
+        if len(w) == len(g) and sorted(received) == sorted(g) and len(set(g)) == len(g):
+            perm = [0] * len(g)
+            for i, size in enumerate(received):
+                perm[g.index(size)] = w[i]
+            out.append(replace(want, shape=tuple(perm)))
+        if len(received) == len(g) + 1:
+            for k in range(len(received)):
+                if (
+                    received[k] == 1
+                    and received[:k] + received[k + 1 :] == g
+                    and k < len(w)
+                    and w[k] == 1
+                ):
+                    out.append(replace(want, shape=w[:k] + w[k + 1 :]))
+        if len(received) + 1 == len(g):
+            for k in range(len(g)):
+                if g[k] == 1 and g[:k] + g[k + 1 :] == received:
+                    out.append(replace(want, shape=(*w[:k], 1, *w[k:])))
+    return out or [want]
+
+
+def _describe(specs: Mapping[str, TensorSpec]) -> str:
+    return " ".join(f"--input {s.describe(n)}" for n, s in specs.items())
+
+
+def infer_specs(
+    module: nn.Module,
+    *,
+    known: Mapping[str, TensorSpec] | None = None,
+    fixed: Mapping[str, torch.Tensor] | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, TensorSpec], list[str]]:
+    """Infer specs for forward's required arguments not in ``known``; confirm them by one run.
+
+    Args:
+        module: the model, in eval mode.
+        known: specs already given for some arguments (kept as they are).
+        fixed: real tensors for some of the known arguments.
+        seed: seed for the probe draws.
+
+    Returns:
+        Specs for the known and the inferred arguments, and notes saying what was inferred from what.
+
+    Raises:
+        InputSpecError: no guess ran through the model; the message lists what was tried and the
+        hint shows the ``--input`` line to complete.
+    """
+    known = dict(known or {})
+    fixed = dict(fixed or {})
+    targets = _targets(module, known)
+    from exportkit.inputs.make import signature_text
+
+    if not targets:
+        return known, []
+    first = _walk_guess(module)
+    options: dict[str, list[TensorSpec]] = {}
+    for i, name in enumerate(targets):
+        options[name] = list(first) if i == 0 and first else [TensorSpec((BATCH, SEQ))]
+    origin = {
+        n: "the first layer in definition order" if i == 0 and first else "a default"
+        for i, n in enumerate(targets)
+    }
+    settled: dict[str, str] = {}
+    choice = dict.fromkeys(targets, 0)
+    tried: list[str] = []
+    last: _Probe | None = None
+    fallback: tuple[dict[str, TensorSpec], list[str]] | None = None
+    for _run in range(MAX_RUNS):
+        current = {n: options[n][choice[n]] for n in targets}
+        specs = {**known, **current}
+        tensors = draw({n: s for n, s in specs.items() if n not in fixed}, seed)
+        tensors.update({n: fit_fixed(t, specs[n].shape) for n, t in fixed.items() if n in specs})
+        ordered = {n: tensors[n] for n in specs}
+        last = _probe(module, ordered, targets)
+        if last.error is None:
+            last.error = _confirm(module, ordered)
+        tried.append(f"{_describe(current)} -> {last.error or 'ok'}")
+        if last.error is None:
+            notes = _notes(current, origin)
+            if fallback is None and _refine(
+                targets, current, last, options, choice, settled, origin
+            ):
+                # It runs; try what the first layers ask for, and keep this if that fails.
+                fallback = {**known, **current}, notes
+                continue
+            return {**known, **current}, _notes(current, origin)
+        if fallback is not None:
+            return fallback
+        if _refine(targets, current, last, options, choice, settled, origin):
+            continue
+        if not _advance(targets, options, choice):
+            break
+    assert last is not None
+    best = {n: options[n][0] for n in targets}
+    shown = "; ".join(tried[:4]) + (f"; ... ({len(tried)} tries)" if len(tried) > 4 else "")
+    consumers = ", ".join(f"{n} -> {c.path} ({c.kind})" for n, c in last.consumers.items())
+    raise InputSpecError(
+        f"cannot infer inputs for {signature_text(module)}: tried {shown}"
+        + (
+            f"; first layers found: {consumers}"
+            if consumers
+            else "; no known layer received the inputs"
+        ),
+        hint=f"pass the inputs, e.g. {_describe({**known, **best})} (adjust shapes and dtypes), "
+        "or define example_inputs() on the model",
+    )
+
+
+def _refine(
+    targets: Sequence[str],
+    current: Mapping[str, TensorSpec],
+    probe: _Probe,
+    options: dict[str, list[TensorSpec]],
+    choice: dict[str, int],
+    settled: dict[str, str],
+    origin: dict[str, str],
+) -> bool:
+    """Use what a probe saw to replace guesses; True when any guess changed."""
+    changed = False
+    for name in targets:
+        consumer = probe.consumers.get(name)
+        if consumer is not None:
+            key = f"{consumer.path}:{consumer.slot}"
+            if settled.get(name) == key:
+                continue
+            mapped: list[TensorSpec] = []
+            for c in consumer.candidates:
+                mapped += [
+                    m for m in _pull_back(current[name], consumer.received, c) if m not in mapped
+                ]
+            settled[name] = key
+            where = "" if consumer.direct else ", through the reshaping before it"
+            origin[name] = f"{consumer.path} ({consumer.kind} argument {consumer.slot}{where})"
+            if current[name] in mapped:  # the guess is what the layer takes: keep it
+                options[name], choice[name] = mapped, mapped.index(current[name])
+                continue
+            options[name], choice[name] = mapped, 0
+            changed = True
+        elif (
+            name not in settled
+            and (use := probe.first_ops.get(name))
+            and use.spec is not None
+            and use.spec != current[name]
+        ):
+            settled[name] = f"op:{use.op}"
+            options[name], choice[name] = [use.spec], 0
+            origin[name] = f"its first use, {use.op}"
+            changed = True
+    return changed
+
+
+def _advance(
+    targets: Sequence[str], options: Mapping[str, list[TensorSpec]], choice: dict[str, int]
+) -> bool:
+    """Next combination of candidates (odometer over the arguments); False when all were tried."""
+    for name in reversed(targets):
+        if choice[name] + 1 < len(options[name]):
+            choice[name] += 1
+            return True
+        choice[name] = 0
+    return False
+
+
+def _notes(current: Mapping[str, TensorSpec], origin: Mapping[str, str]) -> list[str]:
+    return [
+        f"inferred --input {spec.describe(name)} from {origin[name]}"
+        for name, spec in current.items()
+    ]
+
+
+def _confirm(module: nn.Module, tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """Run the model once as the pipeline will (no tagging); the error text if it fails."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            module(**tensors)
+    except Exception as exc:
+        return (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+    return None

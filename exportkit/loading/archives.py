@@ -1,0 +1,157 @@
+"""Whole saved models: TorchScript archives (``torch.jit.load``) and torch.export archives (``.pt2``)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exportkit.errors import LoadError, SpecError
+from exportkit.inputs import SuggestedInputs
+from exportkit.inputs.make import spec_of
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["load_exported", "load_torchscript"]
+
+
+def _named_forward(inner: nn.Module, names: Sequence[str], class_name: str) -> nn.Module:
+    """Wrap a module whose forward has no Python signature, so inputs reach it by name."""
+    from torch import nn
+
+    order = list(names)
+
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        values = list(args) + [kwargs[n] for n in order[len(args) :] if n in kwargs]
+        return self.inner(*values)
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in order]
+    forward.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+
+    def init(self: Any) -> None:
+        nn.Module.__init__(self)
+        self.inner = inner
+
+    cls = type(class_name, (nn.Module,), {"__init__": init, "forward": forward})
+    wrapper: nn.Module = cls()
+    return wrapper.eval()
+
+
+def _exists(path: Path) -> None:
+    if not path.is_file():
+        raise SpecError(
+            f"model file {str(path)!r} does not exist",
+            hint=f"check the path; it is read relative to {Path.cwd()}",
+        )
+
+
+def load_torchscript(path: Path) -> nn.Module:
+    """A TorchScript archive as a module whose forward takes the archive's argument names.
+
+    Raises:
+        SpecError: the file is missing, or is not a TorchScript archive (a state dict, say).
+    """
+    import torch
+
+    _exists(path)
+    try:
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(
+            f"{path} is not a TorchScript archive ({first})",
+            hint=f"a state dict needs its model: path/to/model.py:Net --weights {path}; "
+            "a torch.export archive is read from a .pt2 file",
+        ) from None
+    schema = scripted.forward.schema
+    names = [a.name for a in schema.arguments[1:]]
+    return _named_forward(scripted, names, getattr(scripted, "original_name", "") or path.stem)
+
+
+def load_exported(path: Path) -> tuple[nn.Module, SuggestedInputs | None]:
+    """A torch.export archive: its program as a module, with the program's own example inputs.
+
+    Dims that are symbolic in the program are suggested as dynamic (labels shared where the
+    program shares a symbol).
+
+    Raises:
+        SpecError: the file is missing or is not a torch.export archive.
+        LoadError: the archive was read but its program cannot be turned into a module.
+    """
+    import torch
+
+    _exists(path)
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(
+            f"{path} is not a torch.export archive ({first})",
+            hint="write one with torch.export.save(torch.export.export(model, args), 'model.pt2')",
+        ) from None
+    try:
+        inner = program.module()
+    except Exception as exc:
+        raise LoadError(f"cannot run the program in {path}: {exc}") from exc
+    names = _program_names(inner, program)
+    module = _named_forward(inner, names, path.stem)
+    return module, _program_inputs(program, names)
+
+
+def _program_names(inner: nn.Module, program: Any) -> list[str]:
+    try:
+        return list(inspect.signature(inner.forward).parameters)
+    except (TypeError, ValueError):
+        return list(program.graph_signature.user_inputs)
+
+
+def _program_inputs(program: Any, names: Sequence[str]) -> SuggestedInputs | None:
+    import torch
+
+    example = getattr(program, "example_inputs", None)
+    if not example:
+        return None
+    args, kwargs = example
+    values = list(args) + [kwargs[n] for n in names[len(args) :] if n in kwargs]
+    if len(values) != len(names) or not all(isinstance(v, torch.Tensor) for v in values):
+        return None
+    tensors = dict(zip(names, values))
+    return SuggestedInputs(
+        specs={n: spec_of(t) for n, t in tensors.items()},
+        source="archive",
+        tensors=tensors,
+        dynamic=_symbolic_dims(program, names),
+        notes=("inputs: the archive's own example inputs",),
+    )
+
+
+def _symbolic_dims(program: Any, names: Sequence[str]) -> dict[str, dict[int, str]]:
+    """Input dims that are symbols in the program: name -> {axis: label}."""
+    import torch
+
+    placeholders = {
+        n.name: n
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
+    }
+    labels: dict[str, str] = {}
+    out: dict[str, dict[int, str]] = {}
+    user = list(program.graph_signature.user_inputs)
+    for name, node_name in zip(names, user):
+        val = placeholders[node_name].meta.get("val") if node_name in placeholders else None
+        if val is None:
+            continue
+        for axis, dim in enumerate(val.shape):
+            if isinstance(dim, torch.SymInt):
+                symbol = str(dim)
+                if symbol not in labels:
+                    labels[symbol] = (
+                        "batch"
+                        if axis == 0 and "batch" not in labels.values()
+                        else f"{name}_dim{axis}"
+                    )
+                out.setdefault(name, {})[axis] = labels[symbol]
+    return out

@@ -1,0 +1,145 @@
+"""``--weights``: a state_dict, a checkpoint dict holding one, or a .safetensors file -> the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exportkit.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["CHECKPOINT_KEYS", "load_weights"]
+
+# Where training loops keep the state dict inside a checkpoint, most common first.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
+_SHOWN = 4
+
+
+def _read(path: Path) -> Any:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _state_dict(content: Any, path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of a state dict, found at the top level or under a checkpoint key."""
+    import torch
+
+    if not isinstance(content, Mapping):
+        raise WeightsError(
+            f"{path} holds a {type(content).__name__}, not a state dict",
+            hint="save weights with torch.save(model.state_dict(), path)",
+        )
+    if content and all(isinstance(v, torch.Tensor) for v in content.values()):
+        return dict(content), ""
+    for key in CHECKPOINT_KEYS:
+        inner = content.get(key)
+        if isinstance(inner, Mapping) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+            return {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}, key
+    keys = ", ".join(map(str, list(content)[:8]))
+    raise WeightsError(
+        f"{path} is a dict without a state dict in it (keys: {keys})",
+        hint=f"save the model's state_dict(), or a checkpoint holding it under one of: {', '.join(CHECKPOINT_KEYS)}",
+    )
+
+
+def _few(names: list[str]) -> str:
+    more = f" (and {len(names) - _SHOWN} more)" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+def _strip_prefix(
+    state: dict[str, torch.Tensor], expected: set[str]
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Drop a wrapper prefix every key shares (``module.`` from DataParallel, ``model.``) when that makes keys fit."""
+    if not state or set(state) & expected:
+        return state, ""
+    first = next(iter(state))
+    prefix = first.split(".", 1)[0] + "."
+    if "." in first and all(k.startswith(prefix) for k in state):
+        stripped = {k[len(prefix) :]: v for k, v in state.items()}
+        if set(stripped) & expected:
+            return stripped, prefix
+    return state, ""
+
+
+def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) -> list[str]:
+    """Load a weights file into ``module`` in place; returns notes for the report.
+
+    Reads with ``torch.load(weights_only=True)`` (never unpickles arbitrary objects) or
+    safetensors. A checkpoint dict is searched for its state dict under :data:`CHECKPOINT_KEYS`; a
+    prefix shared by every key (``module.``) is dropped when that makes the keys fit.
+
+    Args:
+        module: the built model.
+        path: a ``.pt``/``.pth``/``.bin`` state dict or checkpoint, or a ``.safetensors`` file.
+        strict: missing or unexpected keys are an error (else loaded anyway, with a note).
+
+    Raises:
+        WeightsError: the file is missing or unreadable, holds no state dict, or does not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(
+            f"weights file {str(path)!r} does not exist", hint="check the --weights path"
+        )
+    try:
+        content = _read(path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
+        raise WeightsError(
+            f"cannot read weights {path}: {first}"
+            if not unsafe
+            else f"{path} holds pickled Python objects, not just tensors; exportkit does not unpickle them",
+            hint="save weights with torch.save(model.state_dict(), path) or safetensors"
+            + (
+                "; a whole saved model can be exported as a TorchScript (.pt) or torch.export (.pt2) archive"
+                if unsafe
+                else ""
+            ),
+        ) from None
+    state, key = _state_dict(content, path)
+    expected = set(module.state_dict())
+    state, prefix = _strip_prefix(state, expected)
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    own = module.state_dict()
+    mismatched = [
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    where = f"{path}" + (f" ['{key}']" if key else "")
+    if mismatched:
+        raise WeightsError(
+            f"weights in {where} do not fit {type(module).__name__}: shapes differ for {_few(mismatched)}",
+            hint="build the model with the arguments it was trained with (in the spec or --kwargs)",
+        )
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing: {_few(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected: {_few(unexpected)}")
+        raise WeightsError(
+            f"weights in {where} do not match {type(module).__name__}: {'; '.join(parts)}",
+            hint="check the model and its arguments; --no-strict-weights loads the keys that match",
+        )
+    module.load_state_dict(state, strict=False)
+    notes = [f"weights: {len(state) - len(unexpected)} tensors from {where}"]
+    if prefix:
+        notes.append(f"weights: dropped the key prefix {prefix!r}")
+    if missing:
+        notes.append(f"weights: {len(missing)} missing, left as initialized: {_few(missing)}")
+    if unexpected:
+        notes.append(f"weights: {len(unexpected)} unexpected, ignored: {_few(unexpected)}")
+    return notes

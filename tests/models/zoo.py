@@ -1,0 +1,208 @@
+"""Models for input inference, one per layer family; none declares its inputs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FlatMLP(nn.Module):
+    """Flattens images itself: view(B, -1) before its first Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.view(x.size(0), -1))
+
+
+class CNN1d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(6, 8, 5)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, signal: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(signal)).mean(-1))
+
+
+class Unsqueezed1d(nn.Module):
+    """Takes (N, L) audio and adds the channel dim itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 9, stride=4)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.conv(wave.unsqueeze(1)).amax(-1)
+
+
+class CNN2d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
+        )
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(image).flatten(1))
+
+
+class LeNet(nn.Module):
+    """A fixed input size: only 28x28 makes the flattened features fit fc1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc1(x.flatten(1))
+
+
+class CNN3d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 3)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.conv(clip)).flatten(1)
+
+
+class LSTMTagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(10, 16, num_layers=2, batch_first=True)
+        self.out = nn.Linear(16, 4)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(seq)
+        return self.out(h)
+
+
+class SeqFirstGRU(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(7, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gru(x)[0]
+
+
+class PlainRNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.RNN(5, 6, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[1]
+
+
+class PermutedLSTM(nn.Module):
+    """Takes (N, C, L) features and permutes them to (L, N, C) for a sequence-first LSTM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(20, 8)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.lstm(feats.permute(2, 0, 1))[0]
+
+
+class TextClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(1000, 32)
+        self.fc = nn.Linear(32, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.emb(tokens).mean(1))
+
+
+class Encoder(nn.Module):
+    """An embedding + transformer encoder text model with a padding mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(500, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, dropout=0.0)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+    def forward(self, ids: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.emb(ids), src_key_padding_mask=padding)
+
+
+class FeatureEncoder(nn.Module):
+    """A transformer encoder over continuous features, sequence first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(24, 4, 48, dropout=0.0)
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:
+        return self.encoder(src)
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+        return self.attn(q, kv, kv)[0]
+
+
+class NormFirst(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(18)
+        self.fc = nn.Linear(18, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.norm(x))
+
+
+class Masked(nn.Module):
+    """A second input that reaches no layer: a mask used by masked_fill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).masked_fill(mask, 0.0)
+
+
+class TwoTowers(nn.Module):
+    """Two inputs feeding different layers: an image and a token sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.emb = nn.Embedding(50, 8)
+
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.conv(image).mean((2, 3)) + self.emb(tokens).mean(1)
+
+
+class Opaque(nn.Module):
+    """No layer with parameters: nothing to infer from."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(3, 7).sum(0)
