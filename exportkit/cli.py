@@ -22,6 +22,7 @@ from exportkit.errors import (
     OutputPathError,
     UsageError,
 )
+from exportkit.inputs.spec import DTYPES
 
 __all__ = ["main", "run"]
 
@@ -37,16 +38,26 @@ EXIT_CODES = """exit codes:
 """
 
 
+SPEC_HELP = (
+    "the model: path/to/file.py:Name or package.module:Name, optionally with literal arguments "
+    "Name(depth=3); model.pt (TorchScript); model.pt2 (torch.export); hf:path/to/folder "
+    "(a HuggingFace config.json, built offline)"
+)
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and inputs")
     g.add_argument(
         "--input",
         action="append",
         default=[],
-        metavar="NAME:SHAPE[:DTYPE]",
+        metavar="NAME:SHAPE[:DTYPE][:RANGE] | NAME=FILE",
         help="an example input, by forward() parameter name; shape 2x3x224x224 or 2,3,224,224; "
-        "dtype float32 (default), float16, float64, int64, int32, bool. Repeat per input. "
-        "Example: --input x:2x3x224x224",
+        f"dtype {', '.join(DTYPES)} (default float32); range [low,high) for the values "
+        "(integers default to [0,10)); or real data from a .npy/.npz/.pt file. Repeat per input. "
+        "Without --input: the model's example_inputs(), inputs its config or archive knows, "
+        "else inferred from its first layers (printed, to copy). "
+        "Example: --input input_ids:2x16:int64:[0,30522) --input mask:2x16:bool --input x=batch.npy",
     )
     g.add_argument(
         "--dynamic",
@@ -60,7 +71,23 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--kwargs",
         metavar="JSON",
         default=None,
-        help="constructor keyword arguments as JSON. Example: --kwargs '{\"depth\": 3}'",
+        help="constructor keyword arguments as JSON (for hf: specs, config attributes). "
+        "Example: --kwargs '{\"depth\": 3}'",
+    )
+    g.add_argument(
+        "--weights",
+        metavar="FILE",
+        default=None,
+        help="load a state dict into the built model: torch.save(model.state_dict()) file, a "
+        "checkpoint dict holding one (state_dict, model_state_dict, model ...), or .safetensors. "
+        "Example: --weights checkpoints/best.pt",
+    )
+    g.add_argument(
+        "--strict-weights",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="missing or unexpected weight keys are an error (default); --no-strict-weights loads "
+        "the keys that match and reports the rest",
     )
     g.add_argument(
         "--seed", type=int, default=0, help="seed for every random input draw (default 0)"
@@ -172,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_EXPORT + EXIT_CODES,
         formatter_class=fmt,
     )
-    p.add_argument("model", metavar="SPEC", help="path/to/file.py:Name or package.module:Name")
+    p.add_argument("model", metavar="SPEC", help=SPEC_HELP)
     _add_model_options(p)
     _add_export_options(p)
     _add_check_options(p)
@@ -244,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     p.add_argument("file", metavar="FILE.onnx", help="the ONNX file to check")
-    p.add_argument("model", metavar="SPEC", help="path/to/file.py:Name or package.module:Name")
+    p.add_argument("model", metavar="SPEC", help=SPEC_HELP)
     _add_model_options(p)
     _add_check_options(p)
     return parser
@@ -317,6 +344,8 @@ def _options(args: argparse.Namespace) -> Any:
         seed=args.seed,
         sizes=args.sizes,
         model_kwargs=kwargs,
+        weights=args.weights,
+        strict_weights=args.strict_weights,
         **extra,
     )
 

@@ -107,6 +107,10 @@ class Report:
     validation_simplified: ValidationResult | None = None
     parity: Parity | None = None
     schema_version: int = SCHEMA_VERSION
+    # Where the inputs came from: given, declared, config, archive or inferred (see ExampleInputs).
+    input_source: str = "given"
+    # ``--input`` lines that rebuild the inputs (shown to copy when they were not given).
+    input_lines: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -411,6 +415,8 @@ def run_export(
         versions=_versions(),
         validation_simplified=choice.simplified,
         parity=choice.parity,
+        input_source=example.source,
+        input_lines=tuple(example.describe()),
     )
 
 
@@ -481,4 +487,6 @@ def run_check(
         validation_raw=None,
         summary=None,
         versions=_versions(),
+        input_source=example.source,
+        input_lines=tuple(example.describe()),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,3 +48,12 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == path.read_text(encoding="utf-8"), f"output differs from {path}"
 
     return check
+
+
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders holding tiny BERT/GPT-2/ViT config.json files, for `hf:` specs (no network)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from tests.models.hf_configs import write_configs
+
+    return write_configs(tmp_path_factory.mktemp("hf"))

@@ -20,6 +20,7 @@ How it works, so it holds on models nobody showed us:
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -86,14 +87,24 @@ def _targets(module: nn.Module, known: Mapping[str, TensorSpec]) -> list[str]:
     return [n for n in required if n not in known]
 
 
-def _walk_guess(module: nn.Module) -> list[TensorSpec]:
-    """The first known layer in definition order: what it accepts as its first argument."""
+def _walk_guesses(module: nn.Module, count: int) -> list[list[TensorSpec]]:
+    """Known layers in definition order: what each accepts as its first argument (one per target)."""
+    found: list[list[TensorSpec]] = []
     for name, sub in module.named_modules():
-        if name and has_rule(sub):
-            found = accepts(sub, 0)
-            if found:
-                return found
-    return []
+        if len(found) == count:
+            break
+        if name and has_rule(sub) and (specs := accepts(sub, 0)):
+            found.append(specs)
+    return found
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: first line``; TorchScript's interpreter puts the real error on its last line."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    line = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
+    return line if line.startswith(type(exc).__name__) else f"{type(exc).__name__}: {line}"
 
 
 def _slot_name(module: nn.Module, index: int) -> int | str:
@@ -173,7 +184,7 @@ def _probe(
     handles = [
         sub.register_forward_pre_hook(pre_hook(path), with_kwargs=True)
         for path, sub in module.named_modules()
-        if path and has_rule(sub)
+        if path and has_rule(sub) and not isinstance(sub, torch.jit.ScriptModule)
     ]
     try:
         with torch.no_grad(), Tagger():
@@ -292,8 +303,24 @@ def _pull_back(probe: TensorSpec, received: tuple[int, ...], want: TensorSpec) -
     return out or [want]
 
 
+def _known_batch(known: Mapping[str, TensorSpec]) -> int:
+    """The batch size the given inputs agree on (dim 0), so inferred ones match it."""
+    sizes = {s.shape[0] for s in known.values() if s.shape and s.dtype != "bool"}
+    return sizes.pop() if len(sizes) == 1 and 1 not in sizes else BATCH
+
+
+def _rebatch(spec: TensorSpec, batch: int) -> TensorSpec:
+    """Move a guess's batch dim (dim 0, or dim 1 for sequence-first layers) to ``batch``."""
+    if batch == BATCH or BATCH not in spec.shape[:2]:
+        return spec
+    shape = list(spec.shape)
+    shape[shape.index(BATCH)] = batch
+    return replace(spec, shape=tuple(shape))
+
+
 def _describe(specs: Mapping[str, TensorSpec]) -> str:
-    return " ".join(f"--input {s.describe(n)}" for n, s in specs.items())
+    """``--input`` options as a shell would take them (ranges hold brackets and parentheses)."""
+    return " ".join(f"--input {shlex.quote(s.describe(n))}" for n, s in specs.items())
 
 
 def infer_specs(
@@ -325,14 +352,20 @@ def infer_specs(
 
     if not targets:
         return known, []
-    first = _walk_guess(module)
+    walked = _walk_guesses(module, len(targets))
+    batch = _known_batch(known)
     options: dict[str, list[TensorSpec]] = {}
+    origin: dict[str, str] = {}
     for i, name in enumerate(targets):
-        options[name] = list(first) if i == 0 and first else [TensorSpec((BATCH, SEQ))]
-    origin = {
-        n: "the first layer in definition order" if i == 0 and first else "a default"
-        for i, n in enumerate(targets)
-    }
+        guesses = (
+            [*walked[i], TensorSpec((BATCH, SEQ))]
+            if i < len(walked)
+            else [TensorSpec((BATCH, SEQ))]
+        )
+        options[name] = [_rebatch(g, batch) for g in guesses]
+        origin[name] = (
+            f"known layer {i + 1} in definition order" if i < len(walked) else "a default"
+        )
     settled: dict[str, str] = {}
     choice = dict.fromkeys(targets, 0)
     tried: list[str] = []
@@ -351,7 +384,7 @@ def infer_specs(
         if last.error is None:
             notes = _notes(current, origin)
             if fallback is None and _refine(
-                targets, current, last, options, choice, settled, origin
+                targets, current, last, options, choice, settled, origin, batch
             ):
                 # It runs; try what the first layers ask for, and keep this if that fails.
                 fallback = {**known, **current}, notes
@@ -359,7 +392,7 @@ def infer_specs(
             return {**known, **current}, _notes(current, origin)
         if fallback is not None:
             return fallback
-        if _refine(targets, current, last, options, choice, settled, origin):
+        if _refine(targets, current, last, options, choice, settled, origin, batch):
             continue
         if not _advance(targets, options, choice):
             break
@@ -387,6 +420,7 @@ def _refine(
     choice: dict[str, int],
     settled: dict[str, str],
     origin: dict[str, str],
+    batch: int,
 ) -> bool:
     """Use what a probe saw to replace guesses; True when any guess changed."""
     changed = False
@@ -398,9 +432,8 @@ def _refine(
                 continue
             mapped: list[TensorSpec] = []
             for c in consumer.candidates:
-                mapped += [
-                    m for m in _pull_back(current[name], consumer.received, c) if m not in mapped
-                ]
+                pulled = _pull_back(current[name], consumer.received, c)
+                mapped += [m for b in pulled if (m := _rebatch(b, batch)) not in mapped]
             settled[name] = key
             where = "" if consumer.direct else ", through the reshaping before it"
             origin[name] = f"{consumer.path} ({consumer.kind} argument {consumer.slot}{where})"
@@ -436,7 +469,7 @@ def _advance(
 
 def _notes(current: Mapping[str, TensorSpec], origin: Mapping[str, str]) -> list[str]:
     return [
-        f"inferred --input {spec.describe(name)} from {origin[name]}"
+        f"inferred --input {shlex.quote(spec.describe(name))} from {origin[name]}"
         for name, spec in current.items()
     ]
 

@@ -85,7 +85,7 @@ def _channels(dims: int) -> Callable[[Any, int | str, str], list[TensorSpec]]:
     def rule(m: Any, slot: int | str, dt: str) -> list[TensorSpec]:
         if slot not in (0, "input"):
             return []
-        c = getattr(m, "num_features", None) or getattr(m, "num_channels", 0)
+        c = int(m.num_features if hasattr(m, "num_features") else m.num_channels)
         if dims == 1:
             return [TensorSpec((BATCH, c), dt), TensorSpec((BATCH, c, SIZES_1D[0]), dt)]
         if dims == 2:

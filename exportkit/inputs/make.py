@@ -240,16 +240,19 @@ def make_inputs(
         extra = {n: suggested.specs[n] for n in missing if n in suggested.specs}
         specs.update(extra)
         missing = [p for p in missing if p not in extra]
-    if missing and (infer or source == "inferred"):
+    if source == "inferred" and not infer:
+        params = [p.name for p in forward_parameters(module)]
+        example = " ".join(f"--input {p}:2x..." for p in params) or "--input x:2x3"
+        raise InputSpecError(
+            f"no example inputs for {signature_text(module)}",
+            hint=f"pass {example}, or define example_inputs() on the model",
+        )
+    if (missing and infer) or source == "inferred":
         from exportkit.inputs.infer import infer_specs
 
         inferred, infer_notes = infer_specs(
             module, known=specs, fixed={**reuse, **fixed}, seed=seed
         )
-        if source != "inferred":
-            notes.append(
-                f"inferred the inputs not given: {', '.join(inferred[n].describe(n) for n in missing)}"
-            )
         notes += infer_notes
         specs = {**specs, **{n: s for n, s in inferred.items() if n not in specs}}
     order = _ordered(module, list(specs))
@@ -283,8 +286,9 @@ def run_model(module: nn.Module, inputs: ExampleInputs) -> Any:
             return module(**inputs.tensors)
     except Exception as exc:
         shapes = ", ".join(inputs.describe())
+        from exportkit.inputs.infer import error_line
+
         raise ForwardError(
-            f"{type(module).__name__}.forward raised on inputs {shapes}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            f"{type(module).__name__}.forward raised on inputs {shapes}: {error_line(exc)}",
             hint="check the --input shapes and dtypes against what forward expects",
         ) from exc

@@ -115,7 +115,8 @@ def _data_path(path: str, text: str) -> str:
     if not path.lower().endswith(DATA_SUFFIXES):
         raise InputSpecError(
             f"--input {text!r}: {path!r} is not a data file ({', '.join(DATA_SUFFIXES)})",
-            hint="save the array with numpy.save (.npy), numpy.savez (.npz) or torch.save (.pt)",
+            hint="write --input NAME=data.npy; save arrays with numpy.save (.npy), numpy.savez "
+            "(.npz) or torch.save (.pt)",
         )
     return path
 
@@ -162,7 +163,13 @@ def _fit_range(low: float, high: float, dtype: str, text: str) -> tuple[float, f
         low, high = math.ceil(low), math.ceil(high)
     if high <= low:
         raise InputSpecError(
-            f"--input {text!r}: the range is empty", hint="write [low,high) with low < high"
+            f"--input {text!r}: the range is empty",
+            hint="write --input NAME:SHAPE:DTYPE:[low,high) with low < high",
+        )
+    if dtype == "bool" and not 0 <= low < high <= 2:
+        raise InputSpecError(
+            f"--input {text!r}: a bool range lies within [0,2)",
+            hint="--input mask:2x16:bool:[0,1) is all False, :[1,2) all True, no range random",
         )
     return low, high
 

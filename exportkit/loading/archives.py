@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,23 @@ def _named_forward(inner: nn.Module, names: Sequence[str], class_name: str) -> n
         nn.Module.__init__(self)
         self.inner = inner
 
-    cls = type(class_name, (nn.Module,), {"__init__": init, "forward": forward})
+    def train(self: Any, mode: bool = True) -> Any:
+        # A torch.export program's module refuses train()/eval(); it runs as it was exported.
+        self.training = mode
+        if not _is_program(self.inner):
+            self.inner.train(mode)
+        return self
+
+    cls = type(class_name, (nn.Module,), {"__init__": init, "forward": forward, "train": train})
     wrapper: nn.Module = cls()
     return wrapper.eval()
+
+
+def _is_program(module: Any) -> bool:
+    """An ExportedProgram's module (``program.module()``), which has no train mode to switch."""
+    from torch import fx
+
+    return isinstance(module, fx.GraphModule) and hasattr(module, "_in_spec")
 
 
 def _exists(path: Path) -> None:
@@ -58,7 +73,10 @@ def load_torchscript(path: Path) -> nn.Module:
 
     _exists(path)
     try:
-        scripted = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch deprecates TorchScript; reading an archive the user already has is still right.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(

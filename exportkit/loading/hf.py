@@ -91,7 +91,7 @@ def load_hf(
             notes.append(f"hf: weights from {folder / weights[0]}")
         else:
             model = (
-                cls.from_config(config)
+                cls.from_config(config)  # type: ignore[no-untyped-call]
                 if cls is transformers.AutoModel
                 else cls._from_config(config)
             )

@@ -124,6 +124,12 @@ def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) ->
             f"weights in {where} do not fit {type(module).__name__}: shapes differ for {_few(mismatched)}",
             hint="build the model with the arguments it was trained with (in the spec or --kwargs)",
         )
+    if state and expected and not set(state) & expected:
+        raise WeightsError(
+            f"no weight in {where} belongs to {type(module).__name__}: the file has "
+            f"{_few(sorted(state))}; the model has {_few(sorted(expected))}",
+            hint="check that the weights were saved from this model class",
+        )
     if strict and (missing or unexpected):
         parts = []
         if missing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,9 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
     for info in report.inputs:
         lines.append(f"input     {info.name}: {_shape(info.shape, info.dynamic)} {info.dtype}")
     lines += [f"note      {n}" for n in report.input_notes]
+    if report.input_source != "given" and report.input_lines:
+        pinned = " ".join(f"--input {shlex.quote(line)}" for line in report.input_lines)
+        lines.append(f"inputs    {report.input_source}; to pin them: {pinned}")
     if report.export is not None:
         ex = report.export
         lines.append(f"exporter  {ex.exporter} (opset {ex.opset})")
