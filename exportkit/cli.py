@@ -366,7 +366,12 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
     if getattr(args, "annotate", False) and report.output is not None:
         from exportkit.viewer import annotate
 
-        annotate(report.output, report.output, model_props=_view_props(report))
+        annotate(
+            report.output,
+            report.output,
+            model_props=_view_props(report),
+            node_props=_view_node_props(report),
+        )
     return EXIT_OK if report.passed else EXIT_FAILED_CHECK
 
 
@@ -438,6 +443,22 @@ def _view_props(report: Any) -> dict[str, str]:
     )
 
 
+def _view_node_props(report: Any) -> dict[str, dict[str, str]]:
+    """The diverging node's findings, shown by Netron when that node is selected."""
+    divergence = getattr(report.validation, "divergence", None)
+    if divergence is None or not divergence.onnx_node:
+        return {}
+    # onnx_node reads "node_mul (Mul)": the node's name, then its op type.
+    name = divergence.onnx_node.rpartition(" (")[0] or divergence.onnx_node
+    props = {
+        "exportkit.diverges": divergence.detail,
+        "exportkit.module": divergence.location.describe(),
+    }
+    if divergence.check is not None:
+        props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
+    return {name: props}
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     from exportkit import viewer
 
@@ -451,6 +472,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     code = EXIT_OK
     path = Path(args.model)
     model_props: dict[str, str] | None = None
+    node_props: dict[str, dict[str, str]] | None = None
     if path.suffix.lower() != ".onnx":
         report = _export_report(args)
         code = _finish(report, args)
@@ -458,7 +480,10 @@ def _cmd_view(args: argparse.Namespace) -> int:
             return code
         path = Path(report.output)
         model_props = _view_props(report)
-    handle = viewer.serve(path, host=args.host, port=args.port, model_props=model_props)
+        node_props = _view_node_props(report)
+    handle = viewer.serve(
+        path, host=args.host, port=args.port, model_props=model_props, node_props=node_props
+    )
     for warning in handle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     with handle.stop_on_signals():  # a signal sent once the URL is seen still stops cleanly

@@ -175,3 +175,21 @@ def test_export_without_annotate_leaves_no_findings(tmp_path: Path) -> None:
     assert main(["export", spec, "--input", "x:2x10", "-o", str(out), "--no-sizes"]) == 0
     model = onnx.load(str(out), load_external_data=False)
     assert not any(p.key.startswith("exportkit.") for p in model.metadata_props)
+
+
+def test_annotate_marks_the_diverging_node(tmp_path: Path) -> None:
+    out = tmp_path / "drift.onnx"
+    spec = f"{ROOT / 'tests' / 'models' / 'broken.py'}:ExportDrift"
+    code = main(["export", spec, "--input", "x:2x4", "-o", str(out), "--annotate", "--no-sizes"])
+    assert code == 1  # a mismatch is a finding, and still annotated
+    model = onnx.load(str(out), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["exportkit.verdict"] == "mismatch"
+    assert props["exportkit.first_diverging_module"].startswith("the model itself (ExportDrift")
+    marked = {
+        node.op_type: {p.key: p.value for p in node.metadata_props}
+        for node in model.graph.node
+        if any(p.key == "exportkit.diverges" for p in node.metadata_props)
+    }
+    assert list(marked) == ["Mul"]  # the `y * 1.05` only the export does
+    assert float(marked["Mul"]["exportkit.max_abs_diff"]) > 0.01
