@@ -6,7 +6,7 @@ Side by side, each in a fresh process:
 
 The weights are a sparse file of zeros, so the benchmark needs no disk space.
 
-    python benchmarks/view_prepare.py            # 1 GiB of weights
+    python benchmarks/view_prepare.py            # 0.5 GiB of weights
     python benchmarks/view_prepare.py --gib 3    # past 2 GiB the naive way cannot save at all
 """
 
@@ -95,7 +95,7 @@ def measure(path: Path, how: str) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gib", type=float, default=1.0, help="size of the weights in GiB")
+    parser.add_argument("--gib", type=float, default=0.5, help="size of the weights in GiB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_model(Path(tmp), args.gib)

@@ -142,3 +142,29 @@ def test_view_command_shows_the_pipeline_findings(chromium: Chromium, tmp_path: 
         assert view.process.returncode == 0, err
     finally:
         view.kill()
+
+
+def test_view_of_a_mismatch_marks_the_diverging_node(chromium: Chromium, tmp_path: Path) -> None:
+    """A model that computes something else while exported: Netron shows where it diverges."""
+    view = ViewProcess(
+        [
+            f"{ROOT / 'tests' / 'models' / 'broken.py'}:ExportDrift",
+            "--input",
+            "x:2x4",
+            "-o",
+            str(tmp_path / "drift.onnx"),
+            "--no-browser",
+        ]
+    )
+    try:
+        session, _ = chromium.load_netron(view.url)
+        model = chromium.model_properties(session)
+        assert model["exportkit.verdict"] == "mismatch"
+        assert "ExportDrift" in model["exportkit.first_diverging_module"]
+        node = chromium.node_properties(session, "Mul")
+        chromium.screenshot(session, ARTIFACTS / "netron_mismatch.png")
+        assert "max abs diff" in node["exportkit.diverges"]
+        _, err = view.rest(signal.SIGTERM)
+        assert view.process.returncode == 1, err  # the verdict, after a clean stop
+    finally:
+        view.kill()
