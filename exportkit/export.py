@@ -129,16 +129,19 @@ def _export_dynamo(
     import torch
 
     dynamic_shapes = {n: dict(inputs.dynamic.get(n, {})) or None for n in inputs.tensors}
-    program = torch.onnx.export(
-        module,
-        (),
-        kwargs=dict(inputs.tensors),
-        dynamo=True,
-        dynamic_shapes=dynamic_shapes if inputs.dynamic else None,
-        opset_version=opset,
-        output_names=list(names),
-        verbose=False,
-    )
+    with warnings.catch_warnings():
+        # Inputs sharing a label (batch, seq) share one symbol; torch notes it drops the repeat.
+        warnings.filterwarnings("ignore", "# The axis name", UserWarning)
+        program = torch.onnx.export(
+            module,
+            (),
+            kwargs=dict(inputs.tensors),
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes if inputs.dynamic else None,
+            opset_version=opset,
+            output_names=list(names),
+            verbose=False,
+        )
     assert program is not None
     program.save(str(path), external_data=external)
 
@@ -165,19 +168,25 @@ def _export_torchscript(
     import torch
 
     in_names = list(inputs.tensors)
-    wrapper = _keyword_wrapper(module, in_names)
+    # A TorchScript archive (exportkit.loading) exports as itself: tracing into it through a
+    # Python wrapper fails; its inputs are already in its schema's order.
+    scripted = getattr(module, "torchscript_module", None)
+    wrapper = scripted if scripted is not None else _keyword_wrapper(module, in_names)
     dynamic_axes: dict[str, dict[int, str]] = {n: dict(a) for n, a in inputs.dynamic.items()}
-    torch.onnx.export(
-        wrapper,
-        tuple(inputs.tensors.values()),
-        str(path),
-        dynamo=False,
-        input_names=in_names,
-        output_names=list(names),
-        dynamic_axes=dynamic_axes or None,
-        opset_version=opset or 17,
-        verbose=False,
-    )
+    with warnings.catch_warnings():
+        # torch looks for a Python signature on the archive's forward; it has a schema instead.
+        warnings.filterwarnings("ignore", "no signature found", UserWarning)
+        torch.onnx.export(
+            wrapper,
+            tuple(inputs.tensors.values()),
+            str(path),
+            dynamo=False,
+            input_names=in_names,
+            output_names=list(names),
+            dynamic_axes=dynamic_axes or None,
+            opset_version=opset or 17,
+            verbose=False,
+        )
 
 
 def _frozen_dims(path: Path, inputs: ExampleInputs) -> tuple[FrozenDim, ...]:

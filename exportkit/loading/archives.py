@@ -18,8 +18,14 @@ if TYPE_CHECKING:
 __all__ = ["load_exported", "load_torchscript"]
 
 
-def _named_forward(inner: nn.Module, names: Sequence[str], class_name: str) -> nn.Module:
-    """Wrap a module whose forward has no Python signature, so inputs reach it by name."""
+def _named_forward(
+    inner: nn.Module, names: Sequence[str], class_name: str, *, scripted: bool = False
+) -> nn.Module:
+    """Wrap a module whose forward has no Python signature, so inputs reach it by name.
+
+    With ``scripted``, the wrapper's ``torchscript_module`` is the archive's ScriptModule, which
+    the TorchScript exporter must be given directly.
+    """
     from torch import nn
 
     order = list(names)
@@ -43,7 +49,10 @@ def _named_forward(inner: nn.Module, names: Sequence[str], class_name: str) -> n
             self.inner.train(mode)
         return self
 
-    cls = type(class_name, (nn.Module,), {"__init__": init, "forward": forward, "train": train})
+    attrs: dict[str, Any] = {"__init__": init, "forward": forward, "train": train}
+    if scripted:
+        attrs["torchscript_module"] = property(lambda self: self.inner)
+    cls = type(class_name, (nn.Module,), attrs)
     wrapper: nn.Module = cls()
     return wrapper.eval()
 
@@ -86,7 +95,8 @@ def load_torchscript(path: Path) -> nn.Module:
         ) from None
     schema = scripted.forward.schema
     names = [a.name for a in schema.arguments[1:]]
-    return _named_forward(scripted, names, getattr(scripted, "original_name", "") or path.stem)
+    name = getattr(scripted, "original_name", "") or path.stem
+    return _named_forward(scripted, names, name, scripted=True)
 
 
 def load_exported(path: Path) -> tuple[nn.Module, SuggestedInputs | None]:

@@ -131,6 +131,16 @@ def _build(obj: Any, spec: ModelSpec, extra_kwargs: Mapping[str, Any]) -> Any:
         missing = _missing_params(obj, spec.args, kwargs)
         detail = f"needs {', '.join(missing)}" if missing else str(exc)
         example = ", ".join(f"{p}=..." for p in missing) or "..."
+        params = _param_names(obj)
+        if not missing and params is not None:
+            unknown = [k for k in kwargs if k not in params]
+            takes = ", ".join(params) or "no arguments"
+            if unknown:
+                raise SpecError(
+                    f"{spec.name} takes no argument {unknown[0]!r}; it takes: {takes}",
+                    hint=f"pass only those, in the spec or with --kwargs: {spec.target}:{spec.name}(...)",
+                ) from None
+            detail = f"{exc}; it takes: {takes}"
         raise SpecError(
             f"{spec.name} cannot be built from the arguments given: {detail}",
             hint=f"pass them in the spec, {spec.target}:{spec.name}({example}), or with --kwargs",
@@ -144,6 +154,17 @@ def _build(obj: Any, spec: ModelSpec, extra_kwargs: Mapping[str, Any]) -> Any:
             f"building {spec.name} raised: {where(exc)}",
             hint="check the constructor arguments",
         ) from exc
+
+
+def _param_names(obj: Any) -> list[str] | None:
+    """Constructor parameter names (None when it takes ``**kwargs`` or has no signature)."""
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind is not p.VAR_POSITIONAL]
 
 
 def _missing_params(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[str]:
