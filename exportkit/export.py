@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from exportkit.diagnose import Location
 from exportkit.errors import ExportError
 from exportkit.inputs import ExampleInputs
 
@@ -36,6 +39,8 @@ class ExportAttempt:
     ok: bool
     seconds: float
     error: str | None = None
+    operator: str | None = None
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,27 @@ def output_names(outputs: Any) -> list[str]:
 
 
 @contextlib.contextmanager
+def _native_output() -> Iterator[None]:
+    """Send fds 1 and 2 to a scratch file: the TorchScript exporter logs its IR graph from C++."""
+    import sys
+    import tempfile
+
+    saved: list[tuple[int, int]] = []
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    stream.flush()
+                    saved.append((fd, os.dup(fd)))
+                    os.dup2(scratch.fileno(), fd)
+            yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[io.StringIO]:
     """Keep exporter chatter (progress prints, torchvision notices) off the user's terminal."""
     chatter = io.StringIO()
@@ -91,7 +117,12 @@ def _quiet() -> Iterator[io.StringIO]:
     level = noisy.level
     noisy.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(chatter),
+            contextlib.redirect_stderr(chatter),
+            _native_output(),
+            warnings.catch_warnings(),
+        ):
             # torch's pytree and the TorchScript exporter warn about their own deprecations.
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -100,17 +131,57 @@ def _quiet() -> Iterator[io.StringIO]:
         noisy.setLevel(level)
 
 
-def _first_line(exc: BaseException) -> str:
-    """The most telling line of an exporter failure (they run to pages)."""
-    text = str(exc).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NO_FUNCTION = re.compile(
+    r"No ONNX function found for <OpOverload\(op='([^']+)', overload='([^']+)'\)>"
+)
+_TS_UNSUPPORTED = re.compile(r"Exporting the operator '([^']+)' to ONNX opset version (\d+)")
+_SPECIALIZED = re.compile(r"static shape of (\d+) for dimension inputs\['(\w+)'\]\.shape\[(\d+)\]")
+_SUMMARY_LINE = re.compile(r"^<class '([\w.]+)'>: (.*)$")
+
+
+def _texts(exc: BaseException) -> list[str]:
+    """The messages of an exception and its causes, outermost first, without color codes."""
+    out = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.append(_ANSI.sub("", str(current)).strip())
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def _failure(exc: BaseException) -> tuple[str, str | None]:
+    """The most telling line of an exporter failure (they run to pages), and the operator."""
+    texts = _texts(exc)
+    lines = [ln.strip() for t in texts for ln in t.splitlines() if ln.strip()]
+    for text in texts:
+        found = _NO_FUNCTION.search(text)
+        if found:
+            op = f"{found.group(1)}.{found.group(2)}"
+            return f"unsupported operator {op}: the exporter has no ONNX translation for it", op
+        found = _TS_UNSUPPORTED.search(text)
+        if found:
+            op = found.group(1)
+            return f"unsupported operator {op}: not supported at opset {found.group(2)}", op
+    for ln in lines:
+        found = _SPECIALIZED.search(ln)
+        if found:
+            size, name, axis = found.groups()
+            return (
+                f"{name} dim {axis} was asked to be dynamic, but the model fixes it at {size} "
+                "(tracing inferred a static shape)"
+            ), None
     for ln in lines:
         if "Unsupported" in ln or "not supported" in ln or "No decompositions" in ln:
-            return ln
-    cause = exc.__cause__
-    if lines and lines[0].startswith("Failed to") and cause is not None:
-        return f"{lines[0]} {_first_line(cause)}"
-    return lines[0] if lines else type(exc).__name__
+            return ln, None
+    for ln in lines:  # the dynamo exporter's "## Exception summary" names the root cause
+        found = _SUMMARY_LINE.match(ln)
+        if found:
+            return f"{found.group(1).rpartition('.')[2]}: {found.group(2)}", None
+    innermost = [ln for ln in texts[-1].splitlines() if ln.strip()] if texts else []
+    return (innermost[0].strip() if innermost else type(exc).__name__), None
 
 
 def _weight_bytes(module: nn.Module) -> int:
@@ -257,24 +328,46 @@ def export_model(
                 else:
                     _export_torchscript(module, inputs, path, names, opset)
         except Exception as exc:
-            attempts.append(
-                ExportAttempt(which, False, time.perf_counter() - start, _first_line(exc))
-            )
+            attempts.append(_failed_attempt(module, inputs, which, start, exc))
             logger.info("%s exporter failed: %s", which, attempts[-1].error)
             for stale in set(path.parent.iterdir()) - before:
                 stale.unlink()
             continue
         attempts.append(ExportAttempt(which, True, time.perf_counter() - start))
         return _result(path, before, which, attempts, opset, inputs, names, external)
-    detail = "; ".join(f"{a.exporter}: {a.error}" for a in attempts)
-    other = "--exporter torchscript" if exporter == "dynamo" else "--exporter dynamo"
-    raise ExportError(
-        f"export failed: {detail}",
-        hint=f"try {other} or another --opset"
-        if exporter != "auto"
-        else "try another --opset, "
-        "or rewrite the failing operation; run with --debug for the exporter's full error",
-    )
+    raise ExportError(f"export failed: {_detail(attempts)}", hint=_hint(exporter, attempts))
+
+
+def _failed_attempt(
+    module: nn.Module, inputs: ExampleInputs, which: str, start: float, exc: Exception
+) -> ExportAttempt:
+    """Record a failure: its telling line, the operator, and where the model calls it."""
+    from exportkit.diagnose import locate_op
+
+    seconds = time.perf_counter() - start
+    line, op = _failure(exc)
+    where = locate_op(module, inputs, op) if op else None
+    if where is not None:
+        line = f"{line}; used in {where.describe()}"
+    return ExportAttempt(which, False, seconds, line, op, where)
+
+
+def _detail(attempts: Sequence[ExportAttempt]) -> str:
+    return "; ".join(f"{a.exporter}: {a.error}" for a in attempts)
+
+
+def _hint(exporter: Exporter, attempts: Sequence[ExportAttempt]) -> str:
+    ops = {a.operator for a in attempts if a.operator}
+    if exporter != "auto":
+        other = "torchscript" if exporter == "dynamo" else "dynamo"
+        return f"try --exporter {other}, or another --opset (e.g. --opset 18)"
+    if ops:
+        return (
+            f"no exporter converts {', '.join(sorted(ops))}: try another --opset, or replace that "
+            "call in the model (a custom autograd Function with a symbolic, or an ONNX-friendly "
+            "rewrite); --debug shows the exporters' full errors"
+        )
+    return "try another --opset, or rewrite the failing operation; --debug shows the full errors"
 
 
 def _result(

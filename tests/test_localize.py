@@ -79,12 +79,38 @@ def test_hard_coded_batch_names_the_module_and_line(tmp_path: Path) -> None:
     model = diverging.HardBatch().eval()
     ex = make_inputs(model, [InputSpec.parse("x:2x3x4")], dynamic=[DynamicSpec.parse("batch")])
     result = export_model(model, ex, tmp_path / "m.onnx")
+    # dynamo refuses the dynamic batch, and says why; TorchScript exports it.
+    assert result.exporter == "torchscript"
+    assert result.attempts[0].error == (
+        "x dim 0 was asked to be dynamic, but the model fixes it at 2 "
+        "(tracing inferred a static shape)"
+    )
     check = validate(model, result.path, ex)
     assert check.trials[0].passed and not check.passed
     errors = [t.error for t in check.trials if t.error]
     assert errors and all(
         "head (FlattenTwo" in e and "x.view(2, -1)" in e and "batch=" in e for e in errors
     )
+    div = check.divergence
+    assert div is not None and div.kind == "pytorch error"
+    assert (div.location.module, div.location.code) == ("head", "return self.fc(x.view(2, -1))")
+
+
+def test_batch_frozen_by_tracing_blames_the_code_before_the_failing_node(tmp_path: Path) -> None:
+    # PyTorch runs at every batch; the traced graph reshapes to the example batch of 2.
+    model = diverging.TracedBatch().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x3x4")], dynamic=[DynamicSpec.parse("batch")])
+    result = export_model(model, ex, tmp_path / "m.onnx", exporter="torchscript")
+    check = validate(model, result.path, ex)
+    assert [t.label for t in check.trials if not t.passed] == ["batch=1", "batch=5"]
+    div = check.divergence
+    assert div is not None and div.kind == "onnxruntime error" and div.trial == "batch=1"
+    assert div.location.module == "" and div.location.cls == "TracedBatch"
+    assert div.onnx_node is not None and "fc/Gemm" in div.onnx_node
+    assert div.check is not None and div.check.findings[0] == (
+        "shape (2, 6) from onnxruntime, (1, 12) from PyTorch"
+    )
+    assert "inputs of fc already differ" in div.detail
 
 
 def test_cli_reports_the_divergence_in_text_json_and_junit(

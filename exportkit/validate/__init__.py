@@ -6,10 +6,11 @@ file through onnxruntime, and ``localize`` names the first module where a wrong 
 
 from __future__ import annotations
 
+from exportkit.diagnose import Location
 from exportkit.validate.cases import Case, make_cases
 from exportkit.validate.check import Trial, ValidationResult, check_onnx, validate
 from exportkit.validate.compare import DEFAULT_TOLERANCES, OutputCheck, Tolerances
-from exportkit.validate.localize import Divergence, Location, localize
+from exportkit.validate.localize import Divergence, localize
 from exportkit.validate.parity import Parity, three_way
 
 __all__ = [

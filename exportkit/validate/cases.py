@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
+    from exportkit.diagnose import Location
+
 __all__ = ["Case", "flat_outputs", "make_cases", "to_numpy"]
 
 
@@ -19,13 +21,15 @@ __all__ = ["Case", "flat_outputs", "make_cases", "to_numpy"]
 class Case:
     """Inputs plus the eager model's flattened outputs on them (computed once, shared by files).
 
-    ``error`` says why there is nothing to compare (PyTorch itself fails on these inputs).
+    ``error`` says why there is nothing to compare (PyTorch itself fails on these inputs), and
+    ``error_at`` where in the model it failed.
     """
 
     label: str
     inputs: ExampleInputs
     expected: tuple[np.ndarray, ...]
     error: str | None = None
+    error_at: Location | None = None
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -71,7 +75,7 @@ def make_cases(
     Raises:
         ForwardError: the model raised on the export inputs themselves.
     """
-    from exportkit.validate.localize import locate_exception
+    from exportkit.diagnose import locate_exception
 
     if reference is None:
         reference = run_model(module, inputs)
@@ -94,7 +98,6 @@ def make_cases(
             what = f"{type(cause).__name__}: {lines[0] if lines else ''}" if cause else exc.message
             where = locate_exception(module, cause) if cause is not None else None
             at = f" in {where.describe()}" if where is not None else ""
-            cases.append(
-                Case(label, case_inputs, (), f"PyTorch itself fails at {label}{at}: {what}")
-            )
+            error = f"PyTorch itself fails at {label}{at}: {what}"
+            cases.append(Case(label, case_inputs, (), error, where))
     return cases

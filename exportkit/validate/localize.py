@@ -8,7 +8,6 @@ outputs of a temporary copy, and compared in the order PyTorch finished computin
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from exportkit.diagnose import Location, classname, forward_source
 from exportkit.validate.cases import Case, to_numpy
 from exportkit.validate.compare import OutputCheck, Tolerances, compare_arrays
 from exportkit.validate.scopes import NodeScope, node_scopes
@@ -29,36 +29,21 @@ if TYPE_CHECKING:
 
     from exportkit.validate.check import ValidationResult
 
-__all__ = ["Divergence", "Location", "localize", "locate_exception"]
+__all__ = ["Divergence", "localize"]
 
 logger = logging.getLogger(__name__)
 
-DivergenceKind = Literal["values", "onnxruntime error"]
+DivergenceKind = Literal["values", "onnxruntime error", "pytorch error"]
 _ORT_NODE = re.compile(r"Name:'([^']*)'")
-
-
-@dataclass(frozen=True)
-class Location:
-    """A PyTorch module (``""`` is the model itself), its class, and a source line when known."""
-
-    module: str
-    cls: str
-    source: str | None = None
-    code: str | None = None
-
-    def describe(self) -> str:
-        name = self.module or "the model itself"
-        where = f", {self.source}" if self.source else ""
-        code = f" `{self.code}`" if self.code else ""
-        return f"{name} ({self.cls}{where}){code}"
 
 
 @dataclass(frozen=True)
 class Divergence:
     """The first place the ONNX graph departs from eager PyTorch.
 
-    ``kind`` is ``values`` (a module's output differs beyond tolerance while its inputs matched)
-    or ``onnxruntime error`` (a node failed to run). ``check`` holds the diff of the diverging
+    ``kind`` is ``values`` (a module's output differs beyond tolerance while its inputs matched),
+    ``onnxruntime error`` (a node failed to run) or ``pytorch error`` (the eager model itself fails
+    at a size the export was asked to support: the dim is not really dynamic). ``check`` holds the diff of the diverging
     module output; ``onnx_values`` the graph values it was compared with; ``matched`` the
     modules compared before it that agreed.
     """
@@ -76,48 +61,11 @@ class Divergence:
     unmapped: tuple[str, ...] = field(default=())
 
 
-def _classname(module: nn.Module) -> str:
-    return type(module).__qualname__
-
-
-def _forward_source(module: nn.Module) -> str | None:
-    forward = type(module).forward
-    try:
-        file = inspect.getsourcefile(forward)
-        line = inspect.getsourcelines(forward)[1]
-    except (OSError, TypeError):
-        return None
-    return f"{file}:{line}" if file else None
-
-
 def _location(model: nn.Module, path: str, scope: NodeScope | None = None) -> Location:
     module = model.get_submodule(path) if path else model
     if scope is not None and scope.source:
-        return Location(path, _classname(module), scope.source, scope.code)
-    return Location(path, _classname(module), _forward_source(module))
-
-
-def locate_exception(model: nn.Module, exc: BaseException) -> Location | None:
-    """The module and user source line where an eager forward raised (innermost user frame)."""
-    ids = {id(m): p for p, m in model.named_modules()}
-    tb = exc.__traceback__
-    best: Location | None = None
-    while tb is not None:
-        frame = tb.tb_frame
-        owner = frame.f_locals.get("self")
-        path = ids.get(id(owner)) if owner is not None else None
-        file = frame.f_code.co_filename
-        if path is not None and not any(m in file for m in ("/torch/", "/site-packages/")):
-            try:
-                code = inspect.getframeinfo(frame).code_context or [""]
-            except (OSError, IndexError):
-                code = [""]
-            best = Location(
-                path, _classname(model.get_submodule(path) if path else model),
-                f"{file}:{tb.tb_lineno}", code[0].strip() or None,
-            )  # fmt: skip
-        tb = tb.tb_next
-    return best
+        return Location(path, classname(module), scope.source, scope.code)
+    return Location(path, classname(module), forward_source(module))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,36 +234,146 @@ def _best(
     names: Sequence[str],
     actual: Mapping[str, np.ndarray],
     tolerances: Tolerances,
+    *,
+    single: bool,
 ) -> tuple[OutputCheck, str] | None:
-    """The closest same-shaped ONNX value to ``expected``; None when none has its shape."""
+    """The closest same-shaped ONNX value to ``expected``, or None when there is none.
+
+    When ``expected`` is the only tensor on its side and exactly one ONNX value stands for it,
+    a different shape is itself a divergence (a size frozen into the graph).
+    """
+    present = [n for n in names if n in actual]
     best: tuple[OutputCheck, str] | None = None
-    for name in names:
-        value = actual.get(name)
-        if value is None or value.shape != expected.shape:
+    for name in present:
+        value = actual[name]
+        if value.shape != expected.shape:
             continue
         check = compare_arrays(label, expected, value, tolerances)
-        key = (not check.passed, check.max_abs)
-        if best is None or key < (not best[0].passed, best[0].max_abs):
+        if best is None or (not check.passed, check.max_abs) < (
+            not best[0].passed,
+            best[0].max_abs,
+        ):
             best = (check, name)
+    if best is None and single and len(present) == 1:
+        return compare_arrays(label, expected, actual[present[0]], tolerances), present[0]
     return best
 
 
-def _inputs_agree(
-    call: _Call, names: Sequence[str], actual: Mapping[str, np.ndarray], tol: Tolerances
-) -> tuple[bool | None, str | None]:
-    """Whether the call's inputs match their ONNX values, and the first that does not."""
-    verdicts = [_best("input", e, names, actual, tol) for e in call.inputs]
-    known = [v for v in verdicts if v is not None]
-    bad = next((v[1] for v in known if not v[0].passed), None)
-    return (bad is None if known else None), bad
+def _verdicts(
+    label: str,
+    arrays: Sequence[np.ndarray],
+    names: Sequence[str],
+    actual: Mapping[str, np.ndarray],
+    tol: Tolerances,
+) -> list[tuple[OutputCheck, str]]:
+    single = len(arrays) == 1
+    found = (_best(label, a, names, actual, tol, single=single) for a in arrays)
+    return [v for v in found if v is not None]
 
 
-def _value_divergence(
+@dataclass(frozen=True)
+class _Blame:
+    culprit: str  # the module to blame
+    entry: str  # the outermost call under it whose inputs already differ (or the culprit)
+    inputs_ok: bool | None
+    bad_input: tuple[OutputCheck, str] | None
+
+
+def _blame(
+    call: _Call,
+    recorded: Sequence[_Call],
+    bounds: _Boundary,
+    actual: Mapping[str, np.ndarray],
+    tol: Tolerances,
+) -> _Blame:
+    """``call`` itself when its inputs matched; else the innermost caller whose inputs did."""
+
+    def first_bad(c: _Call) -> tuple[bool | None, tuple[OutputCheck, str] | None]:
+        known = _verdicts("input", c.inputs, bounds.inputs.get(c.path, ()), actual, tol)
+        bad = next((v for v in known if not v[0].passed), None)
+        return (bad is None if known else None), bad
+
+    inputs_ok, bad_input = first_bad(call)
+    culprit = entry = call.path
+    parent = call.parent if inputs_ok is False else None
+    while parent is not None:
+        caller = recorded[parent]
+        culprit = caller.path
+        agree, bad = first_bad(caller)
+        if agree is False:
+            entry, bad_input = caller.path, bad
+        parent = caller.parent if agree is False else None
+    return _Blame(culprit, entry, inputs_ok, bad_input)
+
+
+def _own_line(
+    blame: _Blame, bounds: _Boundary, scopes: Sequence[NodeScope | None]
+) -> NodeScope | None:
+    """The culprit's own node that made the first differing input (its source line, if known)."""
+    if blame.culprit == blame.entry or blame.bad_input is None:
+        return None
+    made = bounds.producer.get(blame.bad_input[1])
+    own = scopes[made] if made is not None else None
+    return own if own is not None and own.module == blame.culprit else None
+
+
+def _descendants(proto: onnx.ModelProto, start: int) -> set[int]:
+    """Node ``start`` and every node that reads (transitively) what it computes."""
+    tainted = set(proto.graph.node[start].output)
+    out = {start}
+    for i, node in enumerate(proto.graph.node):
+        if i > start and tainted.intersection(node.input):
+            out.add(i)
+            tainted.update(node.output)
+    return out
+
+
+def _run_debug(
+    path: Path,
+    proto: onnx.ModelProto,
+    bounds: _Boundary,
+    case: Case,
+    drop: set[int],
+) -> dict[str, np.ndarray] | None:
+    """Every boundary value on ``case``, from a copy without the nodes in ``drop``."""
+    from exportkit.validate.check import feeds_for
+
+    if drop:
+        kept = [n for i, n in enumerate(proto.graph.node) if i not in drop]
+        gone = {o for i in drop for o in proto.graph.node[i].output}
+        del proto.graph.node[:]
+        proto.graph.node.extend(kept)
+        outputs = [o for o in proto.graph.output if o.name not in gone]
+        del proto.graph.output[:]
+        proto.graph.output.extend(outputs)
+    else:
+        gone = set()
+    values = {v for vs in (*bounds.outputs.values(), *bounds.inputs.values()) for v in vs}
+    with _debug_session(path, proto, sorted(values - gone)) as sess:
+        feeds = feeds_for(sess, case.inputs)
+        if isinstance(feeds, str):
+            return None
+        names = [o.name for o in sess.get_outputs()]
+        try:
+            return dict(zip(names, sess.run(None, feeds)))
+        except Exception as exc:
+            logger.info("cannot run the localization copy of %s: %s", path.name, exc)
+            return None
+
+
+def _divergence(
     model: nn.Module,
     path: Path,
     case: Case,
     tolerances: Tolerances,
+    failing: str | None = None,
+    error: str = "",
 ) -> Divergence | None:
+    """The first module call whose outputs differ while its inputs match.
+
+    With ``failing`` (a node onnxruntime could not run on ``case``), that node and all it feeds
+    are left out, and the module owning it is judged by its inputs.
+    """
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
@@ -324,15 +382,16 @@ def _value_divergence(
         logger.info("no module scopes in %s: cannot localize", path.name)
         return None
     bounds = _boundaries(proto, scopes)
-    wanted = sorted({v for vs in (*bounds.outputs.values(), *bounds.inputs.values()) for v in vs})
-    from exportkit.validate.check import feeds_for
-
-    with _debug_session(path, proto, wanted) as sess:
-        feeds = feeds_for(sess, case.inputs)
-        if isinstance(feeds, str):
-            return None
-        names = [o.name for o in sess.get_outputs()]
-        actual = dict(zip(names, sess.run(None, feeds)))
+    index = next((i for i, n in enumerate(proto.graph.node) if n.name == failing), None)
+    if failing is not None and index is None:
+        return None
+    node = proto.graph.node[index] if index is not None else None
+    failing_scope = scopes[index] if index is not None else None
+    failing_text = f"{node.name} ({node.op_type})" if node is not None else None
+    drop = _descendants(proto, index) if index is not None else set()
+    actual = _run_debug(path, proto, bounds, case, drop)
+    if actual is None:
+        return None
     recorded = _eager_calls(model, case)
     calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
     # Intermediates are judged with the global tolerances (per-output ones name model outputs).
@@ -340,9 +399,27 @@ def _value_divergence(
     matched = compared = 0
     unmapped: list[str] = []
     for call in calls:
-        candidates = bounds.outputs.get(call.path, ())
-        verdicts = [_best(call.path, e, candidates, actual, tol) for e in call.outputs]
-        known = [v for v in verdicts if v is not None]
+        known = _verdicts(call.path, call.outputs, bounds.outputs.get(call.path, ()), actual, tol)
+        if not known and failing_scope is not None and call.path == failing_scope.module:
+            blame = _blame(call, recorded, bounds, actual, tol)
+            own = _own_line(blame, bounds, scopes)
+            if blame.culprit == call.path:
+                own = failing_scope
+            loc = _location(model, blame.culprit, own)
+            detail = _failure_detail(loc, blame, failing_text or "", error)
+            return Divergence(
+                kind="onnxruntime error",
+                trial=case.label,
+                location=loc,
+                detail=detail,
+                check=blame.bad_input[0] if blame.bad_input else None,
+                onnx_node=failing_text,
+                onnx_values=(blame.bad_input[1],) if blame.bad_input else (),
+                inputs_matched=blame.inputs_ok,
+                matched=matched,
+                compared=compared,
+                unmapped=tuple(unmapped),
+            )
         if not known:
             if call.path not in unmapped:
                 unmapped.append(call.path)
@@ -352,33 +429,33 @@ def _value_divergence(
         if bad is None:
             matched += 1
             continue
-        inputs_ok, bad_input = _inputs_agree(call, bounds.inputs.get(call.path, ()), actual, tol)
-        culprit = entry = call.path
-        parent = call.parent if inputs_ok is False else None
-        while parent is not None:
-            # Its inputs already differ: the drift comes from a caller's own code before it,
-            # the innermost caller whose own inputs still matched.
-            caller = recorded[parent]
-            culprit = caller.path
-            agree, first = _inputs_agree(caller, bounds.inputs.get(caller.path, ()), actual, tol)
-            if agree is False:
-                entry, bad_input = caller.path, first
-            parent = caller.parent if agree is False else None
+        blame = _blame(call, recorded, bounds, actual, tol)
         check, value = bad
-        node = proto.graph.node[bounds.producer[value]] if value in bounds.producer else None
-        # The node that made the first differing input, when the caller owns it, has the line.
-        made = bounds.producer.get(bad_input) if culprit != call.path and bad_input else None
-        own = scopes[made] if made is not None else None
-        loc = _location(model, culprit, own if own is not None and own.module == culprit else None)
+        made = bounds.producer.get(value)
+        out_node = proto.graph.node[made] if made is not None else None
+        loc = _location(model, blame.culprit, _own_line(blame, bounds, scopes))
         return Divergence(
             kind="values",
             trial=case.label,
             location=loc,
-            detail=_values_detail(loc, entry, culprit, check, inputs_ok),
+            detail=_values_detail(loc, blame, call.path, check),
             check=check,
-            onnx_node=f"{node.name} ({node.op_type})" if node is not None else None,
+            onnx_node=f"{out_node.name} ({out_node.op_type})" if out_node is not None else None,
             onnx_values=(value,),
-            inputs_matched=inputs_ok,
+            inputs_matched=blame.inputs_ok,
+            matched=matched,
+            compared=compared,
+            unmapped=tuple(unmapped),
+        )
+    if index is not None and failing_scope is not None:
+        # No module call owns the failing node's outputs: name the node's module and line.
+        loc = _location(model, failing_scope.module, failing_scope)
+        return Divergence(
+            kind="onnxruntime error",
+            trial=case.label,
+            location=loc,
+            detail=f"onnxruntime failed in node {failing_text}: {error}",
+            onnx_node=failing_text,
             matched=matched,
             compared=compared,
             unmapped=tuple(unmapped),
@@ -386,45 +463,36 @@ def _value_divergence(
     return None
 
 
-def _values_detail(
-    loc: Location, diverged: str, culprit: str, check: OutputCheck, inputs_ok: bool | None
-) -> str:
-    diff = (
+def _diff_text(check: OutputCheck) -> str:
+    if check.findings and check.findings[0].startswith("shape"):
+        return check.findings[0]
+    return (
         f"max abs diff {check.max_abs:.3g} (atol {check.atol:g}, rtol {check.rtol:g}; "
         f"{check.frac_out:.1%} of elements out of tolerance)"
     )
-    if culprit != diverged:
+
+
+def _failure_detail(loc: Location, blame: _Blame, node: str, error: str) -> str:
+    why = error.rpartition("Status Message: ")[2] or error
+    if blame.culprit != blame.entry and blame.bad_input is not None:
         return (
-            f"the inputs of {diverged or 'the model'} already differ: the drift comes from the "
+            f"onnxruntime fails in {node} ({why}) because the inputs of "
+            f"{blame.entry or 'the model'} already differ: {_diff_text(blame.bad_input[0])}; "
+            f"the fault is in the own code of {loc.module or 'the model'} before that call"
+        )
+    inputs = "while its inputs matched" if blame.inputs_ok else "(its inputs could not be compared)"
+    return f"onnxruntime fails in {node} {inputs}: {why}"
+
+
+def _values_detail(loc: Location, blame: _Blame, diverged: str, check: OutputCheck) -> str:
+    diff = _diff_text(check)
+    if blame.culprit != blame.entry or blame.culprit != diverged:
+        return (
+            f"the inputs of {blame.entry or 'the model'} already differ: the drift comes from the "
             f"own code of {loc.module or 'the model'} before that call; {diff}"
         )
-    inputs = "while its inputs matched" if inputs_ok else "(its inputs could not be compared)"
+    inputs = "while its inputs matched" if blame.inputs_ok else "(its inputs could not be compared)"
     return f"its output differs {inputs}: {diff}"
-
-
-def _runtime_divergence(model: nn.Module, path: Path, label: str, error: str) -> Divergence | None:
-    """onnxruntime names the node that failed: map it to its module and source line."""
-    import onnx
-
-    found = _ORT_NODE.search(error)
-    if found is None:
-        return None
-    proto = onnx.load(str(path), load_external_data=False)
-    index = next((i for i, n in enumerate(proto.graph.node) if n.name == found.group(1)), None)
-    if index is None:
-        return None
-    node = proto.graph.node[index]
-    scope = node_scopes(proto, [p for p, _ in model.named_modules()])[index]
-    if scope is None:
-        return None
-    loc = _location(model, scope.module, scope)
-    return Divergence(
-        kind="onnxruntime error",
-        trial=label,
-        location=loc,
-        detail=f"onnxruntime failed in node {node.name} ({node.op_type}) of {loc.describe()}",
-        onnx_node=f"{node.name} ({node.op_type})",
-    )
 
 
 def localize(
@@ -457,12 +525,19 @@ def localize(
     for trial in failed:
         case = by_label.get(trial.label)
         if case is not None and trial.error is None and case.expected:
-            found = _value_divergence(model, path, case, tolerances)
+            found = _divergence(model, path, case, tolerances)
             if found is not None:
                 return found
     for trial in failed:
-        if trial.error and trial.error.startswith("onnxruntime failed"):
-            found = _runtime_divergence(model, path, trial.label, trial.error)
+        case = by_label.get(trial.label)
+        node = _ORT_NODE.search(trial.error or "")
+        if case is not None and case.expected and node is not None:
+            error = trial.error or ""
+            found = _divergence(model, path, case, tolerances, node.group(1), error)
             if found is not None:
                 return found
+    for trial in failed:
+        case = by_label.get(trial.label)
+        if case is not None and case.error_at is not None:
+            return Divergence("pytorch error", case.label, case.error_at, case.error or "")
     return None

@@ -132,3 +132,16 @@ class DriftInCaller(nn.Module):
         if torch.compiler.is_exporting() or torch.jit.is_tracing():
             y = y + 0.1
         return self.second(y)
+
+
+class TracedBatch(nn.Module):
+    """Runs at any batch in PyTorch, but int(...) bakes the example batch into a traced graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Linear(4, 4)
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.scale(x)
+        return self.fc(y.reshape(int(y.shape[0]), -1))
