@@ -398,3 +398,24 @@ def test_missing_external_data_is_a_warning(external_model: Path, views: list) -
     handle = serve(external_model)
     views.append(handle)
     assert any("tiny.onnx.data" in warning for warning in handle.warnings)
+
+
+def raw_status(handle: ViewHandle, path: str, host_header: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": host_header})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_loopback_view_answers_only_loopback_host_names(model_file: Path, views: list) -> None:
+    # A page on evil.example whose DNS later points at 127.0.0.1 sends Host: evil.example.
+    handle = serve(model_file)
+    views.append(handle)
+    port = handle.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+        assert raw_status(handle, "/data/tiny.onnx", host) == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"192.168.1.5:{port}", ""):
+        assert raw_status(handle, "/data/tiny.onnx", host) == 403, host
+        assert raw_status(handle, "/", host) == 403, host

@@ -14,7 +14,9 @@ import atexit
 import contextlib
 import errno
 import html
+import ipaddress
 import logging
+import os
 import re
 import signal
 import socket
@@ -31,7 +33,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import ExportkitError, PortInUseError, UsageError, ViewError
-from exportkit.viewer.environment import url_for
+from exportkit.viewer.environment import is_loopback, url_for
 
 if TYPE_CHECKING:
     from exportkit.viewer.annotate import AnnotatedModel
@@ -67,11 +69,33 @@ NETRON_MAX_AGE_DAYS = 180
 
 @dataclass(frozen=True)
 class _Site:
-    """What one server answers: Netron's folder, the rendered page, the /data/ allow-list."""
+    """What one server answers: Netron's folder, the rendered page, the /data/ allow-list.
+
+    ``loopback_only``: answer only requests addressed to a loopback name (``Host`` header), so a
+    web page whose domain re-resolves to 127.0.0.1 (DNS rebinding) cannot read the model.
+    """
 
     assets: Path
     index: bytes
     files: Mapping[str, Path]
+    loopback_only: bool = True
+
+
+def _loopback_host_header(value: str | None) -> bool:
+    """True for a Host header naming this machine literally: localhost, 127.x.y.z, [::1]."""
+    if not value:
+        return False
+    host = value.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, even one resolving to 127.0.0.1, is what DNS rebinding uses
 
 
 def _netron_assets() -> tuple[Path, str, str]:
@@ -152,6 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, send_body: bool) -> None:
         site = self.server.site
+        if site.loopback_only and not _loopback_host_header(self.headers.get("Host")):
+            self._send_bytes(b"403", "text/plain", status=403, send_body=send_body)
+            return
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         if path in ("/", "/index.html"):
             self._send_bytes(site.index, _MIME_TYPES[".html"], send_body=send_body)
@@ -163,7 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send_file(target, "application/octet-stream", send_body=send_body)
             return
-        asset = (site.assets / path.lstrip("/")).resolve()
+        try:
+            asset = (site.assets / path.lstrip("/")).resolve()
+        except (OSError, ValueError):  # a NUL byte, a loop of links
+            self._not_found(send_body=send_body)
+            return
         mime = _MIME_TYPES.get(asset.suffix)
         if mime is None or site.assets not in asset.parents or not asset.is_file():
             self._not_found(send_body=send_body)
@@ -191,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found(send_body=send_body)
             return
         with file:
-            size = path.stat().st_size
+            size = os.fstat(file.fileno()).st_size
             self.send_response(200)
             self.send_header("Content-Type", mime)
             self.send_header("Content-Length", str(size))
@@ -455,7 +486,9 @@ def serve_files(
     number = _check_port(port)
     assets, page, version = _netron_assets()
     index = _render_index(page, version, model_name, title or model_name)
-    site = _Site(assets=assets.resolve(), index=index, files=dict(files))
+    site = _Site(
+        assets=assets.resolve(), index=index, files=dict(files), loopback_only=is_loopback(host)
+    )
     server = _bind(host, number, site)
     handle = ViewHandle(
         server, host=host, model_path=Path(files[model_name]), files=files, on_stop=on_stop
