@@ -11,7 +11,7 @@ import dataclasses
 import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -467,13 +467,29 @@ def to_jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=_fields))
 
 
+def _line_encoder() -> Callable[[Any], str]:
+    """obj -> compact-ish JSON; one C encoder reused for every line (json.dumps builds a new
+    one per call, which costs more than encoding a small node)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False, default=_fields).encode
+    encode = make(
+        None, _fields, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+
+    def dumps(obj: Any) -> str:
+        return "".join(encode(obj, 0))
+
+    return dumps
+
+
 def _dump_document(doc: Mapping[str, Any]) -> str:
     """One top-level key per line and one array element (node, module, ...) per line.
 
     Readable in a diff, and fast: each line goes through json's C encoder, which an ``indent``
     would disable.
     """
-    dumps = json.JSONEncoder(ensure_ascii=False, default=_fields).encode
+    dumps = _line_encoder()
     lines = []
     for key, value in doc.items():
         if isinstance(value, (list, tuple)) and value:

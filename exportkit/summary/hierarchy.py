@@ -21,6 +21,8 @@ __all__ = ["SCOPE_KEYS", "Scope", "ScopeReader", "carry_metadata", "common_scope
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
 NAMESPACE = "namespace"
+#: Set by onnxscript's rewriter (the dynamo exporter's optimizer) on nodes it fused.
+REWRITE_RULE = "pkg.onnxscript.rewriter.rule_name"
 #: metadata_props keys that carry the module hierarchy of a node.
 SCOPE_KEYS = (NAME_SCOPES, CLASS_HIERARCHY, NAMESPACE)
 
@@ -63,19 +65,25 @@ class ScopeReader:
     def __init__(self) -> None:
         self._cache: dict[tuple[str | None, str, str], object] = {}
         self._name_cache: dict[str, Scope] = {}
+        #: Whether the node last read by from_metadata was fused by the exporter's rewriter.
+        self.fused = False
 
     def from_metadata(self, node: onnx.NodeProto) -> tuple[Scope, str | None] | None:
         """(scope, root class) from the node's metadata, or None if it has none."""
+        self.fused = False
         if not node.metadata_props:
             return None
         scopes = classes = namespace = ""
         for prop in node.metadata_props:
-            if prop.key == NAME_SCOPES:
+            key = prop.key
+            if key == NAME_SCOPES:
                 scopes = prop.value
-            elif prop.key == CLASS_HIERARCHY:
+            elif key == CLASS_HIERARCHY:
                 classes = prop.value
-            elif prop.key == NAMESPACE:
+            elif key == NAMESPACE:
                 namespace = prop.value
+            elif key == REWRITE_RULE:
+                self.fused = True
         if not (scopes or namespace):
             return None
         # The last entry names the node itself and differs on every node: cache on the rest.
