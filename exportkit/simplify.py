@@ -74,8 +74,10 @@ def _files(path: Path) -> tuple[Path, ...]:
     return (path, *sorted(path.parent / loc for loc in locations))
 
 
-def _carry_hierarchy(src: Path, dst: Path) -> None:
-    """Write the exporter's module hierarchy, which the simplifiers drop, back onto ``dst``.
+def _restore_metadata(src: Path, dst: Path) -> None:
+    """Write the exporter's module hierarchy, which the simplifiers drop, back onto ``dst``,
+    and drop the simplifier's own option dump (``onnxsim.*``), which buries the model
+    properties Netron shows; the report says which simplifier ran.
 
     Only the graph protobuf is rewritten: weights stay where they are (external data included).
     """
@@ -84,7 +86,13 @@ def _carry_hierarchy(src: Path, dst: Path) -> None:
     from exportkit.summary.hierarchy import carry_metadata
 
     simplified = onnx.load(str(dst), load_external_data=False)
-    if carry_metadata(onnx.load(str(src), load_external_data=False), simplified):
+    changed = carry_metadata(onnx.load(str(src), load_external_data=False), simplified)
+    props = [p for p in simplified.metadata_props if not p.key.startswith("onnxsim.")]
+    if len(props) != len(simplified.metadata_props):
+        del simplified.metadata_props[:]
+        simplified.metadata_props.extend(props)
+        changed += 1
+    if changed:
         tmp = dst.with_name(f".{dst.name}.tmp")
         onnx.save_model(simplified, str(tmp))
         tmp.replace(dst)
@@ -137,7 +145,7 @@ def simplify_model(
         raise SimplifyError(
             f"{simplifier} failed: {first}", hint="use --simplifier onnxslim|none"
         ) from exc
-    _carry_hierarchy(src, dst)
+    _restore_metadata(src, dst)
     seconds = time.perf_counter() - start
     return SimplifyResult(
         simplifier=simplifier,

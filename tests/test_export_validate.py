@@ -99,3 +99,21 @@ def test_mlp_torchscript_fallback_not_needed(tmp_path: Path) -> None:
     ex = make_inputs(model, [InputSpec.parse("x:2x4")])
     result = export_model(model, ex, tmp_path / "m.onnx")
     assert [a.exporter for a in result.attempts] == ["dynamo"] and result.attempts[0].ok
+
+
+def test_simplified_file_keeps_hierarchy_and_drops_option_dump(tmp_path: Path) -> None:
+    from exportkit.simplify import simplify_model
+
+    model = Net().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x4")])
+    raw = export_model(model, ex, tmp_path / "raw" / "m.onnx", exporter="dynamo")
+    simp = simplify_model(raw.path, tmp_path / "simp" / "m.onnx", simplifier="onnxsim")
+    proto = onnx.load(str(simp.path))
+    assert not [p.key for p in proto.metadata_props if p.key.startswith("onnxsim.")]
+    scopes = {
+        p.value
+        for n in proto.graph.node
+        for p in n.metadata_props
+        if p.key == "pkg.torch.onnx.name_scopes"
+    }
+    assert any("fc1" in s for s in scopes) and any("fc2" in s for s in scopes)

@@ -36,14 +36,24 @@ def _importable(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
+def _module_name(path: Path) -> str:
+    """The file's stem, as Python would name it, so class paths read ``simple_net.SimpleNet``
+    in the exported metadata; suffixed only when that name is taken by another module."""
+    stem = path.stem if path.stem.isidentifier() else "model"
+    taken = sys.modules.get(stem)
+    if taken is None or getattr(taken, "__file__", None) == str(path.resolve()):
+        return stem
+    return f"{stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+
+
 def _import_file(path: Path, text: str) -> Any:
     if not path.is_file():
         raise SpecError(
             f"model file {str(path)!r} does not exist",
             hint=f"check the path in {text!r}; it is read relative to {Path.cwd()}",
         )
-    mod_name = f"exportkit_user_{path.stem}_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
+    mod_name = _module_name(path)
+    spec = importlib.util.spec_from_file_location(mod_name, path.resolve())
     if spec is None or spec.loader is None:
         raise SpecError(f"cannot import {str(path)!r} as Python", hint="give a .py file")
     module = importlib.util.module_from_spec(spec)
