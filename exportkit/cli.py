@@ -32,7 +32,8 @@ EPILOG_EXPORT = """examples:
   exportkit export model.py:Net --input ids:2x16:int64 --dynamic ids:1=seq --atol 1e-3
 """
 
-EXIT_CODES = """exit codes:
+EXIT_CODES = """
+exit codes:
   0  success          1  validation mismatch (the export is wrong)
   2  bad input        3  a stage failed        130  interrupted
 """
@@ -90,7 +91,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "the keys that match and reports the rest",
     )
     g.add_argument(
-        "--seed", type=int, default=0, help="seed for every random input draw (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for every random input draw and for the initial weights of a model built without --weights (default 0)",
     )
 
 
