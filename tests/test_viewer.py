@@ -276,6 +276,8 @@ def test_served_file_has_findings_and_shapes_and_user_file_is_untouched(
 def test_missing_file_and_not_onnx_are_file_errors(tmp_path: Path) -> None:
     with pytest.raises(OnnxFileError, match="does not exist"):
         serve(tmp_path / "nope.onnx")
+    with pytest.raises(OnnxFileError, match="is a folder"):
+        serve(tmp_path)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\xff" * 64)
     with pytest.raises(OnnxFileError, match="not an ONNX model"):

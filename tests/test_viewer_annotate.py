@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from exportkit.errors import OnnxFileError, OutputPathError
-from exportkit.viewer import annotate, findings_props, prepare_view, read_node_metadata
+from exportkit.viewer import annotate, findings_props, prepare_view, read_node_metadata, serve
 from tests.test_viewer import conv_model
 
 
@@ -176,6 +177,10 @@ def test_weights_past_2gb_are_never_loaded(tmp_path: Path) -> None:
     written = onnx.load(str(prepared.model), load_external_data=False)
     assert [d.dim_value for d in written.graph.output[0].type.tensor_type.shape.dim] == [size // 4]
     assert prepared.files["huge.onnx.data"].stat().st_size == size
+    with serve(path) as view:  # and the server offers the 3 GB file without reading it
+        request = urllib.request.Request(view.url + "data/huge.onnx.data", method="HEAD")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert int(response.headers["Content-Length"]) == size
 
 
 def test_not_onnx_and_unwritable_destination(tmp_path: Path) -> None:

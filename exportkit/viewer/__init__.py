@@ -85,6 +85,8 @@ def serve(
         ViewError: Netron cannot be started (missing package, host not of this machine).
     """
     source = Path(path)
+    if source.is_dir():
+        raise OnnxFileError(f"{source} is a folder", hint="give the model file inside it")
     if not source.is_file():
         raise OnnxFileError(f"{source} does not exist", hint="check the path of the model file")
     view_dir = tempfile.mkdtemp(prefix="exportkit-view-")
