@@ -172,14 +172,20 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=None,
-        help="port to serve on (default: a free one). Example: --port 8080",
+        help="port to serve on (default: a free one); a taken port is an error (exit 2), never "
+        "moved. Example: --port 8080",
     )
     g.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to bind (default 127.0.0.1; any other address exposes the model to the network)",
     )
-    g.add_argument("--no-browser", action="store_true", help="print the URL, do not open a browser")
+    g.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the URL, do not open a browser (one opens only where a display exists; "
+        "over SSH the ssh -L line to reach the URL is printed)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
