@@ -226,3 +226,35 @@ def test_archives_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )
     assert code == 0, err
     assert "exporter  torchscript" in out and "input     tokens: batch x 16 int64" in out
+
+
+README_COMMANDS = [
+    "'examples/conv_net.py:ConvNet(width=8)'",
+    "examples/conv_net.py:ConvNet --weights out/conv_net_checkpoint.pt",
+    "examples/conv_net.py:ConvNet --weights out/conv_net.safetensors",
+    "examples/conv_net.py:ConvNet --input x=out/images.npy --dynamic batch",
+    "out/conv_net.pt2",
+    "out/conv_net.pt --dynamic batch",
+    "hf:examples/tiny_bert --dynamic batch",
+    "'examples/text_classifier.py:TextClassifier(vocab=5000, dim=64)'",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_readme_naming_examples(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shlex
+    import sys
+
+    sys.path.insert(0, "examples")
+    try:
+        from make_archives import main as make_archives
+    finally:
+        sys.path.remove("examples")
+    make_archives(tmp_path / "out")
+    argv = [a.replace("out/", f"{tmp_path}/out/") for a in shlex.split(command)]
+    code, out, err = run(capsys, "export", *argv, "-o", str(tmp_path / "m" / "m.onnx"))
+    assert code == 0, err
+    assert "verdict   PASS" in out
