@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The Netron browser tests drive Debian's chromium; install it when missing (needs root and apt).
+# Netron writes tensor shapes between 〈 〉 (U+3008/9): a CJK font draws them in screenshots.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@fc-list ':charset=3008' | grep -q . || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
 
 demo: $(STAMP)
 	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --dynamic batch -o out/simple_net/simple_net.onnx
