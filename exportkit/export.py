@@ -111,7 +111,12 @@ def _native_output() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[io.StringIO]:
-    """Keep exporter chatter (progress prints, torchvision notices) off the user's terminal."""
+    """Keep exporter chatter (progress prints, torchvision notices) off the user's terminal.
+
+    Warnings raised while exporting (deprecations, notes about traced internals such as an LSTM's
+    flat weights) are logged at debug level instead: they are not the user's to act on, and under
+    ``-W error`` they would abort an export that works.
+    """
     chatter = io.StringIO()
     noisy = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = noisy.level
@@ -121,12 +126,12 @@ def _quiet() -> Iterator[io.StringIO]:
             contextlib.redirect_stdout(chatter),
             contextlib.redirect_stderr(chatter),
             _native_output(),
-            warnings.catch_warnings(),
+            warnings.catch_warnings(record=True) as caught,
         ):
-            # torch's pytree and the TorchScript exporter warn about their own deprecations.
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("always")
             yield chatter
+        for w in caught:
+            logger.debug("exporter warning: %s: %s", w.category.__name__, w.message)
     finally:
         noisy.setLevel(level)
 

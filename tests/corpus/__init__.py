@@ -1,0 +1,1 @@
+"""Real architectures for the corpus test: third-party (transformers) and hand-written torch models."""
