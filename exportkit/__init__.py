@@ -144,10 +144,13 @@ def view(
     Returns:
         A handle with ``.url``, ``.stop()`` and ``.wait()``; a context manager; inline in Jupyter.
     """
-    from exportkit.viewer import serve
+    from exportkit.viewer import report_findings, serve
 
     if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
         return serve(Path(model), host=host, port=port)
     report = export(str(model) if isinstance(model, Path) else model, inputs, **export_options)
     assert report.output is not None
-    return serve(report.output, host=host, port=port)
+    model_props, node_props = report_findings(report)  # shown in Netron's properties
+    return serve(
+        report.output, host=host, port=port, model_props=model_props, node_props=node_props
+    )

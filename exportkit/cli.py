@@ -374,14 +374,10 @@ def _finish(report: Any, args: argparse.Namespace) -> int:
     if args.junit:
         _write_atomic(args.junit, render_junit(report))
     if getattr(args, "annotate", False) and report.output is not None:
-        from exportkit.viewer import annotate
+        from exportkit.viewer import annotate, report_findings
 
-        annotate(
-            report.output,
-            report.output,
-            model_props=_view_props(report),
-            node_props=_view_node_props(report),
-        )
+        model_props, node_props = report_findings(report)
+        annotate(report.output, report.output, model_props=model_props, node_props=node_props)
     return EXIT_OK if report.passed else EXIT_FAILED_CHECK
 
 
@@ -433,42 +429,6 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _view_props(report: Any) -> dict[str, str]:
-    """The report's findings as metadata of the viewed model (Netron's model properties)."""
-    from exportkit.viewer import findings_props
-
-    max_abs: dict[str, float] = {}
-    validation = report.validation
-    for trial in validation.trials if validation is not None else ():
-        for output in trial.outputs:
-            max_abs[output.name] = max(max_abs.get(output.name, 0.0), output.max_abs)
-    simplify = report.simplify
-    divergence = getattr(validation, "divergence", None)
-    return findings_props(
-        verdict="pass" if report.passed else "mismatch",
-        max_abs_diff=max_abs,
-        exporter=report.export.exporter if report.export is not None else None,
-        simplifier=(simplify.simplifier if simplify.kept else "none") if simplify else "none",
-        first_diverging_module=divergence.location.describe() if divergence is not None else None,
-    )
-
-
-def _view_node_props(report: Any) -> dict[str, dict[str, str]]:
-    """The diverging node's findings, shown by Netron when that node is selected."""
-    divergence = getattr(report.validation, "divergence", None)
-    if divergence is None or not divergence.onnx_node:
-        return {}
-    # onnx_node reads "node_mul (Mul)": the node's name, then its op type.
-    name = divergence.onnx_node.rpartition(" (")[0] or divergence.onnx_node
-    props = {
-        "exportkit.diverges": divergence.detail,
-        "exportkit.module": divergence.location.describe(),
-    }
-    if divergence.check is not None:
-        props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
-    return {name: props}
-
-
 def _cmd_view(args: argparse.Namespace) -> int:
     from exportkit import viewer
 
@@ -489,8 +449,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
         if report.output is None:
             return code
         path = Path(report.output)
-        model_props = _view_props(report)
-        node_props = _view_node_props(report)
+        model_props, node_props = viewer.report_findings(report)
     handle = viewer.serve(
         path, host=args.host, port=args.port, model_props=model_props, node_props=node_props
     )

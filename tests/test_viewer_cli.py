@@ -193,3 +193,16 @@ def test_annotate_marks_the_diverging_node(tmp_path: Path) -> None:
     }
     assert list(marked) == ["Mul"]  # the `y * 1.05` only the export does
     assert float(marked["Mul"]["exportkit.max_abs_diff"]) > 0.01
+
+
+def test_python_view_of_a_spec_serves_the_findings(tmp_path: Path) -> None:
+    import exportkit
+    from tests.test_viewer import served_model
+
+    spec = f"{ROOT / 'examples' / 'simple_net.py'}:SimpleNet"
+    with exportkit.view(spec, ["x:2x10"], path=tmp_path / "s.onnx", sizes=False) as handle:
+        props = {p.key: p.value for p in served_model(handle).metadata_props}
+    assert props["exportkit.verdict"] == "pass"
+    assert "exportkit.max_abs_diff" in props
+    on_disk = onnx.load(str(tmp_path / "s.onnx"), load_external_data=False)
+    assert not any(p.key.startswith("exportkit.") for p in on_disk.metadata_props)

@@ -26,6 +26,7 @@ from exportkit.viewer.annotate import (
     read_node_metadata,
 )
 from exportkit.viewer.environment import browser_available, is_loopback, ssh_tunnel_hint
+from exportkit.viewer.findings import report_findings
 from exportkit.viewer.server import ViewHandle, check_port, netron_outdated, serve_files
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "netron_outdated",
     "prepare_view",
     "read_node_metadata",
+    "report_findings",
     "serve",
     "serve_files",
     "ssh_tunnel_hint",

@@ -1,0 +1,47 @@
+"""The pipeline's report as metadata of the viewed model: what Netron shows of exportkit's checks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from exportkit.viewer.annotate import findings_props
+
+if TYPE_CHECKING:
+    from exportkit.pipeline import Report
+
+__all__ = ["report_findings"]
+
+
+def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The report's findings as ``(model_props, node_props)`` for ``serve`` or ``annotate``.
+
+    Model entries: the verdict, the max abs difference per output (worst over every trial),
+    the exporter, the simplifier kept, and the first diverging module. Node entries: for a
+    mismatch, the diverging node gets the finding, its PyTorch module and its max abs diff.
+    """
+    max_abs: dict[str, float] = {}
+    validation = report.validation
+    for trial in validation.trials if validation is not None else ():
+        for output in trial.outputs:
+            max_abs[output.name] = max(max_abs.get(output.name, 0.0), output.max_abs)
+    simplify = report.simplify
+    divergence = validation.divergence if validation is not None else None
+    model_props = findings_props(
+        verdict="pass" if report.passed else "mismatch",
+        max_abs_diff=max_abs,
+        exporter=report.export.exporter if report.export is not None else None,
+        simplifier=simplify.simplifier if simplify is not None and simplify.kept else "none",
+        first_diverging_module=divergence.location.describe() if divergence is not None else None,
+    )
+    node_props: dict[str, dict[str, str]] = {}
+    if divergence is not None and divergence.onnx_node:
+        # onnx_node reads "node_mul (Mul)": the node's name, then its op type.
+        name = divergence.onnx_node.rpartition(" (")[0] or divergence.onnx_node
+        props = {
+            "exportkit.diverges": divergence.detail,
+            "exportkit.module": divergence.location.describe(),
+        }
+        if divergence.check is not None:
+            props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
+        node_props[name] = props
+    return model_props, node_props
