@@ -33,6 +33,15 @@ CASES = {
     "NormFirst": ["x:2x16x18:float32"],
     "Masked": ["x:2x6:float32", "mask:2x6:bool"],
     "TwoTowers": ["image:2x3x32x32:float32", "tokens:2x16:int64:[0,50)"],
+    "UNet": ["img:2x1x32x32:float32"],
+    "Seq2Seq": ["src:2x16:int64:[0,100)", "tgt:2x16:int64:[0,120)"],
+    "WithLengths": ["ids:2x16:int64:[0,30)", "lengths:2:float32"],
+    "CustomViT": ["x:2x3x224x224:float32"],  # its position embedding fits 224 only
+    "CharCNN": ["chars:2x16:int64:[0,70)"],
+    "Wav": ["audio:2x1x256:float32"],  # 64 and 128 samples are too short for its kernels
+    # Iterates over dim 0 into an LSTMCell; a 2-D guess would crash torch's native cell code.
+    "LSTMCellLoop": ["x:16x2x6:float32"],
+    "Conv3dVideo": ["video:2x3x8x32x32:float32"],
 }
 
 

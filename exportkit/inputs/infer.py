@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import InputSpecError
 from exportkit.inputs.examples import draw, fit_fixed
-from exportkit.inputs.layers import BATCH, SEQ, accepts, has_rule, kind_of
+from exportkit.inputs.layers import BATCH, SEQ, accepts, fits, has_rule, kind_of
 from exportkit.inputs.spec import TensorSpec
 
 if TYPE_CHECKING:
@@ -66,8 +66,14 @@ class _Probe:
     """What one run found: consumers and first uses per argument, and the error if it failed."""
 
     consumers: dict[str, _Consumer] = field(default_factory=dict)
+    # The layer that would have received an argument in a shape it cannot take (the run stops there).
+    rejected: dict[str, _Consumer] = field(default_factory=dict)
     first_ops: dict[str, _FirstOp] = field(default_factory=dict)
     error: str | None = None
+
+
+class _Rejected(Exception):
+    """A known layer was about to receive an argument in a shape it cannot take."""
 
 
 def _targets(module: nn.Module, known: Mapping[str, TensorSpec]) -> list[str]:
@@ -147,7 +153,7 @@ def _probe(
             kwargs = kwargs or {}
             srcs = sources((args, kwargs))
             if srcs:
-                _note_first_ops(found, func, args, kwargs, tags, targets)
+                _note_first_ops(found, func, args, kwargs, tags, originals)
             out = func(*args, **kwargs)
             if srcs:
                 for leaf in tree_leaves(out):
@@ -166,17 +172,25 @@ def _probe(
                 if not isinstance(value, torch.Tensor):
                     continue
                 for name in tags.get(id(value), frozenset()):
-                    if name in found.consumers:
-                        continue
                     candidates = accepts(sub, slot)
-                    if candidates:
-                        found.consumers[name] = _Consumer(
-                            path,
-                            kind_of(sub) or type(sub).__name__,
-                            slot,
-                            tuple(value.shape),
-                            originals.get(id(value)) == name,
-                            candidates,
+                    if not candidates:
+                        continue
+                    seen = _Consumer(
+                        path,
+                        kind_of(sub) or type(sub).__name__,
+                        slot,
+                        tuple(value.shape),
+                        originals.get(id(value)) == name,
+                        candidates,
+                    )
+                    found.consumers.setdefault(name, seen)
+                    dtype = str(value.dtype).removeprefix("torch.")
+                    if not fits(sub, candidates, seen.received, dtype):
+                        found.rejected[name] = seen
+                        shape = "x".join(map(str, seen.received)) or "scalar"
+                        raise _Rejected(
+                            f"{path} ({seen.kind}) would get {name} as {shape} {dtype}; "
+                            f"it takes e.g. {candidates[0].describe(str(seen.slot))}"
                         )
 
         return hook
@@ -189,10 +203,10 @@ def _probe(
     try:
         with torch.no_grad(), Tagger():
             module(**tensors)
+    except _Rejected as exc:
+        found.error = str(exc)
     except Exception as exc:
-        found.error = (
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        )
+        found.error = error_line(exc)
     finally:
         for h in handles:
             h.remove()
@@ -232,9 +246,13 @@ def _note_first_ops(
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
     tags: Mapping[int, frozenset[str]],
-    targets: Sequence[str],
+    originals: Mapping[int, str],
 ) -> None:
-    """Remember how an argument is first used, for arguments that may reach no layer."""
+    """Remember how an argument is first used, for arguments that may reach no layer.
+
+    Only a use of the argument itself (not of something computed from it) gives a shape: a mask
+    takes the masked tensor's shape, an arithmetic operand the other operand's.
+    """
     import torch
 
     op = getattr(func, "__name__", str(func))
@@ -253,15 +271,18 @@ def _note_first_ops(
                 and name not in tags.get(id(v), frozenset())
             ]
             spec = None
-            if op in _MASK_OPS and i == _MASK_OPS[op] and others:
+            if originals.get(id(value)) != name:
+                pass
+            elif op in _MASK_OPS and i == _MASK_OPS[op] and others:
                 spec = TensorSpec(tuple(others[0].shape), "bool")
             elif op in _ARITH and others and others[0].dim() >= value.dim():
                 other = others[0]
                 if op in ("matmul", "__matmul__"):
+                    # A @ B: an unknown A ends in B's rows; an unknown B starts with A's columns.
                     shape = (
-                        (*other.shape[:-2], other.shape[-1], SEQ)
+                        (*other.shape[:-2], SEQ, other.shape[-2])
                         if i == 0
-                        else (*other.shape[:-1], SEQ)
+                        else (*other.shape[:-2], other.shape[-1], SEQ)
                     )
                 else:
                     shape = tuple(other.shape)
@@ -296,6 +317,8 @@ def _pull_back(probe: TensorSpec, received: tuple[int, ...], want: TensorSpec) -
                     and w[k] == 1
                 ):
                     out.append(replace(want, shape=w[:k] + w[k + 1 :]))
+        if len(received) + 1 == len(g) and received == g[1:]:
+            out.append(replace(want, shape=(SEQ, *w)))  # indexed or iterated over dim 0
         if len(received) + 1 == len(g):
             for k in range(len(g)):
                 if g[k] == 1 and g[:k] + g[k + 1 :] == received:
@@ -357,16 +380,14 @@ def infer_specs(
     options: dict[str, list[TensorSpec]] = {}
     origin: dict[str, str] = {}
     for i, name in enumerate(targets):
-        guesses = (
-            [*walked[i], TensorSpec((BATCH, SEQ))]
-            if i < len(walked)
-            else [TensorSpec((BATCH, SEQ))]
-        )
+        # Last resorts for an argument no layer takes: a vector per sample, then a scalar.
+        fallbacks = [TensorSpec((BATCH, SEQ)), TensorSpec((BATCH,)), TensorSpec(())]
+        guesses = [*walked[i], *fallbacks] if i < len(walked) else fallbacks
         options[name] = [_rebatch(g, batch) for g in guesses]
         origin[name] = (
             f"known layer {i + 1} in definition order" if i < len(walked) else "a default"
         )
-    settled: dict[str, str] = {}
+    settled: dict[str, set[str]] = {}
     choice = dict.fromkeys(targets, 0)
     tried: list[str] = []
     last: _Probe | None = None
@@ -418,37 +439,37 @@ def _refine(
     probe: _Probe,
     options: dict[str, list[TensorSpec]],
     choice: dict[str, int],
-    settled: dict[str, str],
+    settled: dict[str, set[str]],
     origin: dict[str, str],
     batch: int,
 ) -> bool:
     """Use what a probe saw to replace guesses; True when any guess changed."""
     changed = False
     for name in targets:
-        consumer = probe.consumers.get(name)
+        consumer = probe.rejected.get(name) or probe.consumers.get(name)
         if consumer is not None:
             key = f"{consumer.path}:{consumer.slot}"
-            if settled.get(name) == key:
+            if key in settled.setdefault(name, set()):
                 continue
             mapped: list[TensorSpec] = []
             for c in consumer.candidates:
                 pulled = _pull_back(current[name], consumer.received, c)
                 mapped += [m for b in pulled if (m := _rebatch(b, batch)) not in mapped]
-            settled[name] = key
+            settled[name].add(key)
             where = "" if consumer.direct else ", through the reshaping before it"
             origin[name] = f"{consumer.path} ({consumer.kind} argument {consumer.slot}{where})"
-            if current[name] in mapped:  # the guess is what the layer takes: keep it
+            if current[name] in mapped and name not in probe.rejected:
                 options[name], choice[name] = mapped, mapped.index(current[name])
-                continue
+                continue  # the guess is what the layer takes: keep it
             options[name], choice[name] = mapped, 0
             changed = True
         elif (
-            name not in settled
+            not settled.get(name)
             and (use := probe.first_ops.get(name))
             and use.spec is not None
             and use.spec != current[name]
         ):
-            settled[name] = f"op:{use.op}"
+            settled.setdefault(name, set()).add(f"op:{use.op}")
             options[name], choice[name] = [use.spec], 0
             origin[name] = f"its first use, {use.op}"
             changed = True

@@ -224,6 +224,28 @@ def accepts(module: nn.Module, slot: int | str) -> list[TensorSpec]:
     return []
 
 
+def fits(
+    module: nn.Module, candidates: list[TensorSpec], shape: tuple[int, ...], dtype: str
+) -> bool:
+    """Whether a layer can take a tensor of this shape and dtype, judged from its candidate specs.
+
+    A dim must match where every candidate of that rank agrees on a size that is not a free
+    batch/sequence size (feature and channel dims); other dims (batch, sequence, spatial) are free.
+    Checked before the layer runs, so a wrong guess never reaches native code that may crash.
+    """
+    if kind_of(module) in ("Embedding", "EmbeddingBag"):
+        return not dtype.startswith(("float", "bfloat", "bool"))
+    same_rank = [c.shape for c in candidates if len(c.shape) == len(shape)]
+    if not same_rank:
+        return False
+    for axis, size in enumerate(shape):
+        sizes = {c[axis] for c in same_rank}
+        fixed = sizes.pop() if len(sizes) == 1 else None
+        if fixed is not None and fixed not in (BATCH, SEQ) and fixed != size:
+            return False
+    return True
+
+
 def has_rule(module: nn.Module) -> bool:
     """Whether :func:`accepts` knows this module (a known layer, or a custom one with a 2-D weight)."""
     if kind_of(module):

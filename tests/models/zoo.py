@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -206,3 +207,109 @@ class Opaque(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(3, 7).sum(0)
+
+
+class UNet(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.d1 = nn.Conv2d(1, 8, 3, padding=1)
+        s.d2 = nn.Conv2d(8, 16, 3, padding=1)
+        s.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        s.out = nn.Conv2d(16, 2, 1)
+
+    def forward(s, img):
+        a = F.relu(s.d1(img))
+        b = F.relu(s.d2(F.max_pool2d(a, 2)))
+        return s.out(torch.cat([s.up(b), a], 1))
+
+
+class Seq2Seq(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.src_emb = nn.Embedding(100, 32)
+        s.tgt_emb = nn.Embedding(120, 32)
+        s.tr = nn.Transformer(32, 4, 1, 1, 64, dropout=0.0, batch_first=True)
+        s.out = nn.Linear(32, 120)
+
+    def forward(s, src, tgt):
+        return s.out(s.tr(s.src_emb(src), s.tgt_emb(tgt)))
+
+
+class WithLengths(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.emb = nn.Embedding(30, 8)
+        s.rnn = nn.GRU(8, 8, batch_first=True)
+
+    def forward(s, ids, lengths):
+        h, _ = s.rnn(s.emb(ids))
+        return h.sum(1) / lengths.unsqueeze(-1)
+
+
+class CustomViT(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.patch = nn.Conv2d(3, 32, 16, 16)
+        s.pos = nn.Parameter(torch.zeros(1, 196, 32))
+        s.enc = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 1, enable_nested_tensor=False
+        )
+
+    def forward(s, x):
+        x = s.patch(x).flatten(2).transpose(1, 2) + s.pos
+        return s.enc(x).mean(1)
+
+
+class Wav(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.fe = nn.Sequential(
+            nn.Conv1d(1, 16, 10, 5),
+            nn.GELU(),
+            nn.Conv1d(16, 16, 3, 2),
+            nn.Conv1d(16, 16, 3, 2),
+            nn.Conv1d(16, 16, 3, 2),
+            nn.Conv1d(16, 16, 2, 2),
+            nn.Conv1d(16, 16, 2, 2),
+        )
+
+    def forward(s, audio):
+        return s.fe(audio)
+
+
+class CharCNN(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.emb = nn.Embedding(70, 16)
+        s.conv = nn.Conv1d(16, 32, 3)
+
+    def forward(s, chars):
+        return s.conv(s.emb(chars).transpose(1, 2)).amax(-1)
+
+
+class Conv3dVideo(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.c = nn.Sequential(
+            nn.Conv3d(3, 8, (3, 7, 7), (1, 2, 2), (1, 3, 3)),
+            nn.BatchNorm3d(8),
+            nn.ReLU(),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            nn.AdaptiveAvgPool3d(1),
+        )
+        s.fc = nn.Linear(8, 4)
+
+    def forward(s, video):
+        return s.fc(s.c(video).flatten(1))
+
+
+class LSTMCellLoop(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.cell = nn.LSTMCell(6, 6)
+
+    def forward(s, x):
+        h = c = torch.zeros(x.shape[1], 6)
+        for t in range(x.shape[0]):
+            h, c = s.cell(x[t], (h, c))
+        return h
