@@ -6,7 +6,7 @@ its PyTorch model), :func:`summarize` (any ONNX file, no torch needed) and :func
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,11 +124,15 @@ def check(
     return run_check(path, model, inputs, options=options)
 
 
-def summarize(path: str | Path) -> GraphSummary:
-    """The graph summary of any ONNX file; never imports torch."""
+def summarize(path: str | Path, *, dims: Mapping[str, int] | None = None) -> GraphSummary:
+    """The graph summary of any ONNX file; never imports torch.
+
+    ``dims`` gives symbolic dims values (``{"batch": 1}``) so MACs that depend on them count.
+    See :func:`exportkit.summary.summarize`.
+    """
     from exportkit.summary import summarize as _summarize
 
-    return _summarize(path)
+    return _summarize(path, dims=dims)
 
 
 def view(

@@ -227,3 +227,68 @@ def test_node_fused_by_the_exporter_goes_to_the_module_owning_its_weights(tmp_pa
     s = summarize(save(model, tmp_path / "fused.onnx"))
     assert s.nodes[0].module == "stem"
     assert [m.path for m in s.modules] == ["", "stem"]
+
+
+def test_large_file_path_strips_inline_weights_and_gives_the_same_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exportkit.summary import graph
+
+    path = save(conv_net(), tmp_path / "net.onnx")
+    direct = summarize(path)
+    # Files over the limit are parsed, emptied of weights, then inferred: same answer.
+    monkeypatch.setattr(graph, "_DIRECT_INFER_LIMIT", 0)
+    stripped = summarize(path)
+    assert stripped.nodes == direct.nodes and stripped.modules == direct.modules
+    assert stripped.params == direct.params == 762
+
+
+def test_without_inference_only_stored_shapes_are_known(tmp_path: Path) -> None:
+    s = summarize(save(conv_net(), tmp_path / "net.onnx"), infer=False)
+    pool = next(n for n in s.nodes if n.op_type == "MaxPool")
+    assert pool.outputs[0].shape is None
+    assert pool.macs is None
+    assert s.unknown_macs == 3  # Conv, MaxPool and Gemm need shapes the file does not store
+
+
+def test_model_local_functions_are_inlined(tmp_path: Path) -> None:
+    body = [
+        helper.make_node("MatMul", ["a", "w"], ["h"]),
+        helper.make_node("Relu", ["h"], ["o"]),
+    ]
+    fn = helper.make_function("local", "LinearRelu", ["a", "w"], ["o"], body,
+                              [helper.make_opsetid("", 17)])  # fmt: skip
+    graph = helper.make_graph(
+        [helper.make_node("LinearRelu", ["x", "W"], ["y"], domain="local", name="call")],
+        "fn",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])],
+        [onnx.numpy_helper.from_array(np.ones((4, 3), np.float32), "W")],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+        functions=[fn],
+    )
+    model.ir_version = 9
+    s = summarize(save(model, tmp_path / "fn.onnx"))
+    assert [n.op_type for n in s.nodes] == ["MatMul", "Relu"]
+    assert s.macs == 2 * 3 * 4
+    assert s.params == 12
+    assert s.warnings == ()
+
+
+def test_model_zoo_style_ir3_with_weights_listed_as_inputs(tmp_path: Path) -> None:
+    model = conv_net()
+    model.ir_version = 3
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 9))
+    for init in model.graph.initializer:
+        model.graph.input.append(
+            helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+        )
+    s = summarize(save(model, tmp_path / "zoo.onnx"))
+    assert [t.name for t in s.inputs] == ["x"]  # weights are not model inputs
+    assert s.params == 762
+    assert s.macs == 7808
+    assert s.opsets == {"ai.onnx": 9}

@@ -561,7 +561,7 @@ def render_comparison(
             lines += ["| Op | Before | After | Change |", "|---|---:|---:|---:|"]
             lines += ["| " + " | ".join(r) + " |" for r in body]
         if same:
-            lines.append(f"\n{same} op types unchanged.")
+            lines.append(f"\n{_op_types(same)} unchanged.")
         return "\n".join(lines) + "\n"
     lines = [f"Nodes: {nodes}", f"Size:  {size}"]
     if body:
@@ -571,8 +571,12 @@ def render_comparison(
         for r in [headers, *body]:
             lines.append("  ".join(f(x, w) for f, x, w in zip(fmt, r, widths, strict=True)))
     if same:
-        lines.append(f"{same} op types unchanged")
+        lines.append(f"{_op_types(same)} unchanged")
     return "\n".join(lines) + "\n"
+
+
+def _op_types(n: int) -> str:
+    return "1 op type" if n == 1 else f"{n} op types"
 
 
 def _pct(before: int, after: int) -> str:

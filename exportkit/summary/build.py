@@ -297,8 +297,6 @@ class _Builder:
         """A node the exporter's rewriter fused (Conv+BatchNorm) carries the metadata of one of
         the nodes it replaced; it belongs to the module shared by the owners of its weights
         (parameter names are module paths) and that metadata."""
-        if not self.reader.fused:
-            return scope
         for name in node.input:
             if name not in self.params:
                 continue
@@ -319,7 +317,7 @@ class _Builder:
             self.source_counts[source] += 1
             if root_class and self.root_class is None:
                 self.root_class = root_class
-            if source == "metadata" and scope:
+            if self.reader.fused and source == "metadata" and scope:
                 scope = self._fused_scope(node, scope)
         known = self._scopes.get(scope)
         if known is None:
