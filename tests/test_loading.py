@@ -247,3 +247,15 @@ def test_hf_errors(tmp_path: Path) -> None:
     (tmp_path / "odd" / "config.json").write_text('{"model_type": "no-such-architecture"}')
     with pytest.raises(SpecError, match="transformers cannot read"):
         load_model(f"hf:{tmp_path / 'odd'}")
+
+
+@pytest.mark.parametrize("name", ["t5", "llama", "clip", "whisper", "wav2vec2"])
+def test_hf_more_architectures(name: str, tmp_path: Path) -> None:
+    from tests.models.hf_configs import more_configs
+
+    config, lines = more_configs()[name]
+    config.save_pretrained(tmp_path / name)  # type: ignore[attr-defined]
+    loaded = load_model(f"hf:{tmp_path / name}")
+    ex = make_inputs(loaded.module, suggested=loaded.suggested)
+    assert ex.describe() == lines
+    run_model(loaded.module, ex)

@@ -155,8 +155,9 @@ def hf_inputs(model: nn.Module, config: Any) -> SuggestedInputs:
         types = getattr(text, "type_vocab_size", 0)
         if "token_type_ids" in params and isinstance(types, int) and types > 0:
             specs["token_type_ids"] = TensorSpec((BATCH, seq), "int64", 0, types)
-        if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
-            specs["decoder_input_ids"] = TensorSpec((BATCH, seq), "int64", 0, vocab)
+    decoder = getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params
+    if decoder and isinstance(vocab, int) and vocab > 0:
+        specs["decoder_input_ids"] = TensorSpec((BATCH, seq), "int64", 0, vocab)
     if "pixel_values" in params:
         specs["pixel_values"] = TensorSpec((BATCH, *_image(config)))
     if main == "input_values" and "input_values" in params:
