@@ -7,6 +7,7 @@ its PyTorch model), :func:`summarize` (any ONNX file, no torch needed) and :func
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,8 @@ def export(
     rtol: float | None = None,
     seed: int = 0,
     sizes: bool = True,
+    weights: str | Path | None = None,
+    strict_weights: bool = True,
     progress: ProgressFn | None = None,
 ) -> Report:
     """Export a model to ONNX, simplify it, validate it against PyTorch and summarize it.
@@ -92,6 +95,8 @@ def export(
         rtol: relative tolerance for every float output (dtype default when None).
         seed: seed for every random draw.
         sizes: also validate each dynamic dim at other sizes.
+        weights: a state dict, checkpoint or ``.safetensors`` file to load into a spec's model.
+        strict_weights: missing or unexpected weight keys are an error.
         progress: called with a StageEvent as each stage starts and ends.
 
     Returns:
@@ -103,6 +108,9 @@ def export(
     from exportkit.pipeline import run_export
 
     options = _options(dynamic, exporter, opset, simplifier, atol, rtol, seed, sizes)
+    options = replace(
+        options, weights=None if weights is None else str(weights), strict_weights=strict_weights
+    )
     return run_export(model, inputs, path, options=options, progress=progress)
 
 
@@ -116,11 +124,16 @@ def check(
     rtol: float | None = None,
     seed: int = 0,
     sizes: bool = True,
+    weights: str | Path | None = None,
+    strict_weights: bool = True,
 ) -> Report:
     """Validate an ONNX file made elsewhere against its PyTorch model (see :func:`export`)."""
     from exportkit.pipeline import run_check
 
     options = _options(dynamic, "auto", None, "none", atol, rtol, seed, sizes)
+    options = replace(
+        options, weights=None if weights is None else str(weights), strict_weights=strict_weights
+    )
     return run_check(path, model, inputs, options=options)
 
 
