@@ -323,6 +323,8 @@ def export_model(
     names = output_names(reference_outputs)
     external = _weight_bytes(module) > EXTERNAL_DATA_BYTES
     order: list[str] = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
+    if exporter == "auto" and getattr(module, "torchscript_module", None) is not None:
+        order = ["torchscript"]  # a TorchScript archive: torch.export cannot read ScriptModules
     attempts: list[ExportAttempt] = []
     for which in order:
         start = time.perf_counter()
