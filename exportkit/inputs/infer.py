@@ -19,6 +19,7 @@ How it works, so it holds on models nobody showed us:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shlex
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ class _Consumer:
     received: tuple[int, ...]
     direct: bool
     candidates: list[TensorSpec]
+    module: Any = None
 
 
 @dataclass
@@ -182,6 +184,7 @@ def _probe(
                         tuple(value.shape),
                         originals.get(id(value)) == name,
                         candidates,
+                        sub,
                     )
                     found.consumers.setdefault(name, seen)
                     dtype = str(value.dtype).removeprefix("torch.")
@@ -302,12 +305,16 @@ def _pull_back(probe: TensorSpec, received: tuple[int, ...], want: TensorSpec) -
     """
     g, w = probe.shape, want.shape
     out: list[TensorSpec] = []
+    if len(w) == len(g) == len(received) and sorted(received) == sorted(g) and len(g) <= 6:
+        # Every way the dims could have been permuted (several when sizes repeat), identity first.
+        for perm in itertools.permutations(range(len(g))):
+            if all(received[i] == g[perm[i]] for i in range(len(g))):
+                shape = [0] * len(g)
+                for i, source in enumerate(perm):
+                    shape[source] = w[i]
+                if (spec := replace(want, shape=tuple(shape))) not in out:
+                    out.append(spec)
     if received != g:
-        if len(w) == len(g) and sorted(received) == sorted(g) and len(set(g)) == len(g):
-            perm = [0] * len(g)
-            for i, size in enumerate(received):
-                perm[g.index(size)] = w[i]
-            out.append(replace(want, shape=tuple(perm)))
         if len(received) == len(g) + 1:
             for k in range(len(received)):
                 if (
@@ -455,6 +462,11 @@ def _refine(
             for c in consumer.candidates:
                 pulled = _pull_back(current[name], consumer.received, c)
                 mapped += [m for b in pulled if (m := _rebatch(b, batch)) not in mapped]
+            first = probe.consumers.get(name)
+            if consumer is not first and first is not None and first.direct:
+                # A deeper layer rejected the argument: keep only guesses the first layer takes.
+                kept = [m for m in mapped if fits(first.module, first.candidates, m.shape, m.dtype)]
+                mapped = kept or mapped
             settled[name].add(key)
             where = "" if consumer.direct else ", through the reshaping before it"
             origin[name] = f"{consumer.path} ({consumer.kind} argument {consumer.slot}{where})"

@@ -227,23 +227,27 @@ def accepts(module: nn.Module, slot: int | str) -> list[TensorSpec]:
 def fits(
     module: nn.Module, candidates: list[TensorSpec], shape: tuple[int, ...], dtype: str
 ) -> bool:
-    """Whether a layer can take a tensor of this shape and dtype, judged from its candidate specs.
+    """Whether a layer can take a tensor of this shape and dtype (rank and feature size).
 
-    A dim must match where every candidate of that rank agrees on a size that is not a free
-    batch/sequence size (feature and channel dims); other dims (batch, sequence, spatial) are free.
-    Checked before the layer runs, so a wrong guess never reaches native code that may crash.
+    The feature size is the channel dim (dim 1) for convolutions and batch/instance/group norms,
+    the trailing normalized dims for LayerNorm, the last dim for everything else; masks and other
+    bool inputs are not checked. Checked before the layer runs, so a wrong guess never reaches
+    native code that may crash.
     """
-    if kind_of(module) in ("Embedding", "EmbeddingBag"):
+    kind = kind_of(module)
+    if kind in ("Embedding", "EmbeddingBag"):
         return not dtype.startswith(("float", "bfloat", "bool"))
-    same_rank = [c.shape for c in candidates if len(c.shape) == len(shape)]
-    if not same_rank:
+    if not candidates or candidates[0].dtype == "bool":
+        return True
+    if len(shape) not in {len(c.shape) for c in candidates}:
         return False
-    for axis, size in enumerate(shape):
-        sizes = {c[axis] for c in same_rank}
-        fixed = sizes.pop() if len(sizes) == 1 else None
-        if fixed is not None and fixed not in (BATCH, SEQ) and fixed != size:
-            return False
-    return True
+    want = candidates[0].shape
+    if kind.startswith(("Conv", "BatchNorm", "InstanceNorm")) or kind == "GroupNorm":
+        return shape[1] == want[1]
+    if kind in ("LayerNorm", "RMSNorm"):
+        n = len(tuple(module.normalized_shape))  # type: ignore[arg-type]
+        return shape[-n:] == want[-n:]
+    return shape[-1] == want[-1]
 
 
 def has_rule(module: nn.Module) -> bool:

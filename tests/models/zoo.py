@@ -313,3 +313,17 @@ class LSTMCellLoop(nn.Module):
         for t in range(x.shape[0]):
             h, c = s.cell(x[t], (h, c))
         return h
+
+
+class Mixer(nn.Module):
+    """Token mixing: the input is transposed into a Linear over 8 tokens after a LayerNorm(16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(16)
+        self.tok = nn.Linear(8, 8)
+        self.ch = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.tok(self.norm(x).transpose(1, 2)).transpose(1, 2)
+        return self.ch(x + y)
