@@ -292,3 +292,39 @@ def test_model_zoo_style_ir3_with_weights_listed_as_inputs(tmp_path: Path) -> No
     assert s.params == 762
     assert s.macs == 7808
     assert s.opsets == {"ai.onnx": 9}
+
+
+def test_weight_behind_identity_counts_at_its_reader_and_the_identity_joins_its_readers(
+    tmp_path: Path,
+) -> None:
+    # The TorchScript exporter deduplicates equal weights behind Identity nodes named without
+    # a module path, placed first in the graph.
+    ln = onnx.TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Identity", ["ln.weight"], ["w_copy"], name="Identity_3"),
+        helper.make_node("LayerNormalization", ["x", "ln.weight"], ["h"], axis=-1,
+                         name="/enc/layer.0/ln/LayerNormalization"),
+        helper.make_node("LayerNormalization", ["h", "w_copy"], ["h2"], axis=-1,
+                         name="/enc/layer.1/ln/LayerNormalization"),
+        helper.make_node("LayerNormalization", ["h2", "w_copy"], ["y"], axis=-1,
+                         name="/enc/layer.2/ln/LayerNormalization"),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes,
+        "dedup",
+        [helper.make_tensor_value_info("x", ln, [2, 8])],
+        [helper.make_tensor_value_info("y", ln, [2, 8])],
+        [onnx.numpy_helper.from_array(np.ones(8, np.float32), "ln.weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    s = summarize(save(model, tmp_path / "dedup.onnx"))
+    assert s.params == 8
+    assert [(n.module, n.params) for n in s.nodes] == [
+        ("enc", 0),  # the Identity sits in the module shared by its readers
+        ("enc.layer.0.ln", 8),
+        ("enc.layer.1.ln", 0),
+        ("enc.layer.2.ln", 0),
+    ]
+    assert s.module("enc").children == ("enc.layer.0", "enc.layer.1", "enc.layer.2")
+    assert s.hierarchy == "names"

@@ -84,10 +84,6 @@ def summary_rows(summary: GraphSummary, depth: int | None = None) -> list[Row]:
     if not summary.modules:
         return []
     mods = {m.path: m for m in summary.modules}
-    first: dict[str, int] = {}
-    for m in reversed(summary.modules):  # children come after parents in pre-order
-        candidates = [*m.nodes, *(first[c] for c in m.children if c in first)]
-        first[m.path] = min(candidates) if candidates else len(summary.nodes)
     rows: list[Row] = []
     root_name = Path(summary.path).name
 
@@ -95,7 +91,7 @@ def summary_rows(summary: GraphSummary, depth: int | None = None) -> list[Row]:
         rows.append(_module_row(mod, root_name))
         if depth is not None and mod.depth >= depth:
             return
-        items: list[tuple[int, str | int]] = [(first[c], c) for c in mod.children]
+        items: list[tuple[int, str | int]] = [(mods[c].first_node, c) for c in mod.children]
         items.extend((i, i) for i in mod.nodes)
         for _, item in sorted(items, key=lambda kv: (kv[0], isinstance(kv[1], int))):
             if isinstance(item, str):

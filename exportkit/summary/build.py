@@ -5,14 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import onnx
 
 from exportkit.errors import UsageError
 from exportkit.summary.graph import DTYPE_BITS, dtype_name, load_model, value_map
-from exportkit.summary.hierarchy import Scope, ScopeReader
+from exportkit.summary.hierarchy import Scope, ScopeReader, common_scope
 from exportkit.summary.macs import Shape, node_macs, resolve_shape
 from exportkit.summary.results import GraphSummary, ModuleInfo, NodeInfo, TensorInfo
 
@@ -84,8 +84,9 @@ def _summarize(
     params = _parameters(graph)
 
     builder = _Builder(values, params, bound)
-    for node in graph.node:
-        builder.add(node)
+    builder.prepare(graph.node)
+    for index, node in enumerate(graph.node):
+        builder.add(node, index)
     nodes = tuple(builder.nodes)
     modules = builder.modules(graph)
 
@@ -210,6 +211,10 @@ def _symbolic_dims(tensors: tuple[TensorInfo, ...]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+#: A node's (scope, root class, source, fused by the exporter's rewriter).
+_Found = tuple[Scope, str | None, str, bool]
+
+
 @dataclass
 class _Module:
     path: str
@@ -219,6 +224,7 @@ class _Module:
     children: list[str] = field(default_factory=list)
     nodes: list[int] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    first: int | None = None  # first node placed here by its own hierarchy, not inherited
 
 
 class _Builder:
@@ -245,6 +251,9 @@ class _Builder:
         self.mods: dict[str, _Module] = {"": _Module("", None, 0, None)}
         self._shapes: dict[str, Shape | None] = {}
         self._scopes: dict[Scope, tuple[str, tuple[str, ...]]] = {}
+        self.found: list[_Found | None] = []
+        self.inherited: set[int] = set()
+        self.alias: dict[str, str] = {}
 
     def shape_of(self, name: str) -> Shape | None:
         try:
@@ -255,17 +264,59 @@ class _Builder:
             self._shapes[name] = shape
             return shape
 
-    def add(self, node: onnx.NodeProto) -> None:
-        index = len(self.nodes)
+    def prepare(self, nodes: Sequence[onnx.NodeProto]) -> None:
+        """Read every node's scope; place nodes without one; find aliases of weights.
+
+        A node with no hierarchy of its own in a graph that has one (a weight the TorchScript
+        exporter deduplicated behind an ``Identity``, a ``Split`` the exporter's optimizer
+        added) goes to the module shared by its readers, else by its producers.
+        """
+        read = self.reader.scope
+        found: list[_Found | None] = []
+        for node in nodes:
+            own = read(node)
+            found.append(None if own is None else (*own, self.reader.fused))
+        self.found = found
+        for node in nodes:  # Identity(weight): its readers read the weight
+            if node.op_type == "Identity" and node.domain in _STANDARD_DOMAINS and node.input:
+                src = self.alias.get(node.input[0], node.input[0])
+                if src in self.params and node.output:
+                    self.alias[node.output[0]] = src
+        if all(f is None for f in found) or all(f is not None for f in found):
+            return
+        readers: dict[str, list[int]] = {}
+        producer: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            for name in node.input:
+                readers.setdefault(name, []).append(i)
+            for name in node.output:
+                producer[name] = i
+        placed = {i for i, f in enumerate(found) if f is not None}
+        for i in range(len(nodes) - 1, -1, -1):  # readers come later: resolve them first
+            if found[i] is None:
+                near = [f for o in nodes[i].output for j in readers.get(o, ()) if (f := found[j])]
+                if near:
+                    found[i] = (common_scope([f[0] for f in near]), None, near[0][2], False)
+        for i, node in enumerate(nodes):
+            if found[i] is None:
+                near = [f for n in node.input if (j := producer.get(n)) is not None
+                        if (f := found[j])]  # fmt: skip
+                if near:
+                    found[i] = (common_scope([f[0] for f in near]), None, near[0][2], False)
+        self.inherited = {i for i, f in enumerate(found) if f is not None} - placed
+
+    def add(self, node: onnx.NodeProto, index: int) -> None:
         path = self._place(node, index)
         inputs = tuple(node.input)
         op_type, domain = node.op_type, node.domain
-        params, seen = self.params, self.seen_params
+        params, seen, alias = self.params, self.seen_params, self.alias
         count = 0
-        for name in inputs:
-            if name in params and name not in seen:
-                seen.add(name)
-                count += params[name][0]
+        if not (alias and node.output and node.output[0] in alias):
+            for name in inputs:
+                name = alias.get(name, name)
+                if name in params and name not in seen:
+                    seen.add(name)
+                    count += params[name][0]
         standard = domain in _STANDARD_DOMAINS
         if (op_type in _SUBGRAPH_OPS or not standard) and node.attribute:
             for name in _subgraph_names(node):
@@ -310,14 +361,15 @@ class _Builder:
         return scope
 
     def _place(self, node: onnx.NodeProto, index: int) -> str:
-        found = self.reader.scope(node)
+        found = self.found[index]
         scope: Scope = ()
         if found is not None:
-            scope, root_class, source = found
-            self.source_counts[source] += 1
+            scope, root_class, source, fused = found
+            if index not in self.inherited:
+                self.source_counts[source] += 1
             if root_class and self.root_class is None:
                 self.root_class = root_class
-            if self.reader.fused and source == "metadata" and scope:
+            if fused and source == "metadata" and scope:
                 scope = self._fused_scope(node, scope)
         known = self._scopes.get(scope)
         if known is None:
@@ -334,6 +386,12 @@ class _Builder:
             known = self._scopes[scope] = (parent, tuple(p for p, _ in scope))
         self.mods[known[0]].nodes.append(index)
         self.chains.append(known[1])
+        if index not in self.inherited:
+            for path in reversed(known[1]):
+                mod = self.mods[path]
+                if mod.first is not None:
+                    break  # ancestors were set by an earlier node
+                mod.first = index
         return known[0]
 
     @property
@@ -359,6 +417,18 @@ class _Builder:
         self.mods[""].class_name = self.root_class
         self._module_outputs(graph)
         out: list[ModuleInfo] = []
+        first: dict[str, int] = {}
+
+        def order(path: str) -> int:
+            """Where a module starts: its first node by its own hierarchy, else any node."""
+            mod = self.mods[path]
+            starts = [order(c) for c in mod.children]
+            mod.children.sort(key=first.__getitem__)
+            fallback = min([*mod.nodes, *starts], default=len(self.nodes))
+            first[path] = mod.first if mod.first is not None else fallback
+            return first[path]
+
+        order("")
 
         def visit(path: str) -> tuple[int, int, int, int]:
             mod = self.mods[path]
@@ -385,6 +455,7 @@ class _Builder:
                 outputs=outputs,
                 children=tuple(mod.children),
                 nodes=tuple(mod.nodes),
+                first_node=first[path],
             )
             return count, params, macs, unknown
 

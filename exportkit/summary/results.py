@@ -57,7 +57,9 @@ class ModuleInfo:
 
     ``macs`` is the sum of the countable MACs of every node under it; ``unknown_macs`` is how
     many of those nodes could not be counted (so ``macs`` is a lower bound when it is not 0).
-    ``outputs`` are the values computed inside the module and read outside it.
+    ``outputs`` are the values computed inside the module and read outside it. ``children``
+    are in the order the module's code runs; ``first_node`` is the index of the node where the
+    module starts (its first node by its own hierarchy), which orders modules among nodes.
     """
 
     path: str
@@ -71,6 +73,7 @@ class ModuleInfo:
     outputs: tuple[TensorInfo, ...]
     children: tuple[str, ...]
     nodes: tuple[int, ...]
+    first_node: int
 
 
 @dataclass(frozen=True)
