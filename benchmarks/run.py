@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # all
     python benchmarks/run.py summary    # those whose file name contains 'summary'
+    python benchmarks/run.py export -- --skip-large   # after --: arguments for the scripts run
 
 Each script prints its own figures; this runner only adds a header and the exit status.
 Scripts whose names start with '_' are helpers, not benchmarks.
@@ -18,6 +19,9 @@ HERE = Path(__file__).parent
 
 
 def main(argv: list[str]) -> int:
+    passed: list[str] = []
+    if "--" in argv:
+        argv, passed = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     scripts = sorted(
         p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_")
     )
@@ -27,7 +31,7 @@ def main(argv: list[str]) -> int:
     for script in scripts:
         print(f"\n=== {script.name}", flush=True)
         start = time.perf_counter()
-        code = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
+        code = subprocess.call([sys.executable, str(script), *passed], cwd=HERE.parent)
         print(f"=== {script.name}: exit {code}, {time.perf_counter() - start:.1f} s", flush=True)
         if code:
             failed.append(script.name)

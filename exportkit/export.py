@@ -19,6 +19,7 @@ from exportkit.errors import ExportError
 from exportkit.inputs import ExampleInputs
 
 if TYPE_CHECKING:
+    import onnx
     from torch import nn
 
 __all__ = ["ExportAttempt", "ExportResult", "Exporter", "export_model", "output_names"]
@@ -265,10 +266,7 @@ def _export_torchscript(
         )
 
 
-def _frozen_dims(path: Path, inputs: ExampleInputs) -> tuple[FrozenDim, ...]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
+def _frozen_dims(model: onnx.ModelProto, inputs: ExampleInputs) -> tuple[FrozenDim, ...]:
     shapes = {vi.name: vi.type.tensor_type.shape for vi in model.graph.input}
     frozen = []
     for name, axes in inputs.dynamic.items():
@@ -389,16 +387,17 @@ def _result(
 ) -> ExportResult:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = onnx.load(str(path), load_external_data=False)  # parsed once: may embed ~1 GB
     default = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    files = _companions(path, before)
     return ExportResult(
         path=path,
-        files=_companions(path, before),
+        files=files,
         exporter=which,
         attempts=tuple(attempts),
         opset=opset or default,
         input_names=tuple(vi.name for vi in model.graph.input),
         output_names=tuple(vi.name for vi in model.graph.output),
-        external_data=any(p != path for p in _companions(path, before)),
-        frozen_dims=_frozen_dims(path, inputs),
+        external_data=len(files) > 1,
+        frozen_dims=_frozen_dims(model, inputs),
     )

@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from exportkit.errors import SimplifyError
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["Simplifier", "SimplifyResult", "op_counts", "simplify_model"]
 
@@ -50,21 +53,27 @@ class SimplifyResult:
 
 def op_counts(path: Path) -> dict[str, int]:
     """Node count per op type of the main graph, without loading weights."""
-    import onnx
+    return _op_counts(_graph_only(path))
 
-    model = onnx.load(str(path), load_external_data=False)
+
+def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
     return dict(Counter(n.op_type for n in model.graph.node).most_common())
 
 
-def _files_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in _files(path))
-
-
-def _files(path: Path) -> tuple[Path, ...]:
-    """The model file and the external-data files it names."""
+def _graph_only(path: Path) -> onnx.ModelProto:
+    """The model without weight bytes: a file with embedded weights (up to 1 GiB) is parsed once
+    and its initializers' data dropped, so later steps neither re-read nor hold them."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
+    for t in model.graph.initializer:
+        if t.HasField("raw_data"):
+            t.ClearField("raw_data")
+    return model
+
+
+def _files(path: Path, model: onnx.ModelProto) -> tuple[Path, ...]:
+    """The model file and the external-data files it names."""
     locations = {
         entry.value
         for t in model.graph.initializer
@@ -74,28 +83,32 @@ def _files(path: Path) -> tuple[Path, ...]:
     return (path, *sorted(path.parent / loc for loc in locations))
 
 
-def _restore_metadata(src: Path, dst: Path) -> None:
-    """Write the exporter's module hierarchy, which the simplifiers drop, back onto ``dst``,
+def _bytes(files: tuple[Path, ...]) -> int:
+    return sum(p.stat().st_size for p in files)
+
+
+def _restore_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> None:
+    """Put the exporter's module hierarchy, which the simplifiers drop, back onto ``simplified``,
     and drop the simplifier's own option dump (``onnxsim.*``), which buries the model
-    properties Netron shows; the report says which simplifier ran.
-
-    Only the graph protobuf is rewritten: weights stay where they are (external data included).
-    """
-    import onnx
-
+    properties Netron shows; the report says which simplifier ran."""
     from exportkit.summary.hierarchy import carry_metadata
 
-    simplified = onnx.load(str(dst), load_external_data=False)
-    changed = carry_metadata(onnx.load(str(src), load_external_data=False), simplified)
+    carry_metadata(original, simplified)
     props = [p for p in simplified.metadata_props if not p.key.startswith("onnxsim.")]
     if len(props) != len(simplified.metadata_props):
         del simplified.metadata_props[:]
         simplified.metadata_props.extend(props)
-        changed += 1
-    if changed:
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        onnx.save_model(simplified, str(tmp))
-        tmp.replace(dst)
+
+
+def _save(model: onnx.ModelProto, dst: Path, *, external: bool) -> None:
+    import onnx
+
+    onnx.save_model(
+        model,
+        str(dst),
+        save_as_external_data=external,
+        location=f"{dst.name}.data" if external else None,
+    )
 
 
 def simplify_model(
@@ -115,7 +128,9 @@ def simplify_model(
 
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    external = len(_files(src)) > 1
+    original = _graph_only(src)  # each file is parsed once: at 400 MB that is half a second
+    src_files = _files(src, original)
+    external = len(src_files) > 1
     start = time.perf_counter()
     chatter = io.StringIO()
     try:
@@ -126,16 +141,21 @@ def simplify_model(
                 model, ok = onnxsim.simplify(str(src))
                 if not ok:
                     raise SimplifyError("onnxsim reported that its result is not valid")
-                onnx.save_model(
-                    model,
-                    str(dst),
-                    save_as_external_data=external,
-                    location=f"{dst.name}.data" if external else None,
-                )
+                _restore_metadata(original, model)
+                _save(model, dst, external=external)  # moves weights out of the proto if external
+                ops_after, files = _op_counts(model), _files(dst, model)
+                del model
             elif simplifier == "onnxslim":
                 import onnxslim
 
                 onnxslim.slim(str(src), str(dst))
+                # Rewrite only the graph protobuf; weights stay where onnxslim put them.
+                slim = onnx.load(str(dst), load_external_data=False)
+                _restore_metadata(original, slim)
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                onnx.save_model(slim, str(tmp))
+                tmp.replace(dst)
+                ops_after, files = _op_counts(slim), _files(dst, slim)
             else:
                 raise ValueError(f"unknown simplifier {simplifier!r}")
     except SimplifyError:
@@ -145,15 +165,14 @@ def simplify_model(
         raise SimplifyError(
             f"{simplifier} failed: {first}", hint="use --simplifier onnxslim|none"
         ) from exc
-    _restore_metadata(src, dst)
     seconds = time.perf_counter() - start
     return SimplifyResult(
         simplifier=simplifier,
         path=dst,
         seconds=seconds,
-        ops_before=op_counts(src),
-        ops_after=op_counts(dst),
-        bytes_before=_files_bytes(src),
-        bytes_after=_files_bytes(dst),
-        files=_files(dst),
+        ops_before=_op_counts(original),
+        ops_after=ops_after,
+        bytes_before=_bytes(src_files),
+        bytes_after=_bytes(files),
+        files=files,
     )
