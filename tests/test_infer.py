@@ -44,6 +44,7 @@ CASES = {
     "Conv3dVideo": ["video:2x3x8x32x32:float32"],
     # The first guess (16 tokens) is rejected by the token Linear; the fix must still fit the norm.
     "Mixer": ["x:2x8x16:float32"],
+    "RecSys": ["user:2x16:int64:[0,50)", "item:2x16:int64:[0,80)"],
 }
 
 

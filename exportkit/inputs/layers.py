@@ -17,7 +17,7 @@ SEQ = 16
 # Spatial sizes to try, most likely first: small and fast, then the common fixed sizes of models that
 # end in a Linear over flattened features (ImageNet 224, MNIST 28, Inception 299, ...).
 SIZES_1D = (64, 128, 256, 1000, 16, 400, 16000)
-SIZES_2D = (32, 224, 64, 28, 96, 128, 256, 299, 384, 16, 8)
+SIZES_2D = (32, 224, 28, 64, 96, 128, 256, 299, 384, 16, 8)
 SIZES_3D = ((8, 32, 32), (16, 112, 112), (16, 16, 16), (4, 64, 64), (32, 32, 32))
 
 
@@ -62,7 +62,11 @@ def _bilinear(m: Any, slot: int | str, dt: str) -> list[TensorSpec]:
 def _embedding(m: Any, slot: int | str, dt: str) -> list[TensorSpec]:
     if slot not in (0, "input"):
         return []
-    return [TensorSpec((BATCH, SEQ), "int64", 0, m.num_embeddings)]
+    # A sequence of ids per sample, else one id per sample (a class label, a user id).
+    return [
+        TensorSpec((BATCH, SEQ), "int64", 0, m.num_embeddings),
+        TensorSpec((BATCH,), "int64", 0, m.num_embeddings),
+    ]
 
 
 def _conv(dims: int) -> Callable[[Any, int | str, str], list[TensorSpec]]:

@@ -327,3 +327,15 @@ class Mixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tok(self.norm(x).transpose(1, 2)).transpose(1, 2)
         return self.ch(x + y)
+
+
+class RecSys(nn.Module):
+    """Two id inputs into two embeddings, multiplied: one id per sample would do as well."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users = nn.Embedding(50, 8)
+        self.items = nn.Embedding(80, 8)
+
+    def forward(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        return (self.users(user) * self.items(item)).sum(-1)
