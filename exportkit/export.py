@@ -73,8 +73,10 @@ def output_names(outputs: Any) -> list[str]:
     """Stable names from the output structure: dict keys, fields, positions (``past.0.key``)."""
     from torch.utils._pytree import tree_flatten_with_path
 
+    from exportkit.outputs import plain_outputs
+
     names = []
-    for path, _ in tree_flatten_with_path(outputs)[0]:
+    for path, _ in tree_flatten_with_path(plain_outputs(outputs))[0]:
         parts = []
         for key in path:
             for attr in ("key", "idx", "name"):
@@ -228,13 +230,15 @@ def _keyword_wrapper(module: nn.Module, names: Sequence[str]) -> nn.Module:
     from torch import nn
     from torch.utils._pytree import tree_leaves
 
+    from exportkit.outputs import plain_outputs
+
     class KeywordWrapper(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = module
 
         def forward(self, *args: Any) -> Any:
-            return tuple(tree_leaves(self.model(**dict(zip(names, args)))))
+            return tuple(tree_leaves(plain_outputs(self.model(**dict(zip(names, args))))))
 
     return KeywordWrapper().eval()
 
@@ -318,6 +322,9 @@ def export_model(
     before = set(path.parent.iterdir())
     if reference_outputs is None:
         reference_outputs = run_model(module, inputs)
+    from exportkit.outputs import register_output_dataclasses
+
+    register_output_dataclasses(reference_outputs)
     names = output_names(reference_outputs)
     external = _weight_bytes(module) > EXTERNAL_DATA_BYTES
     order: list[str] = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
@@ -332,6 +339,10 @@ def export_model(
                     _export_dynamo(module, inputs, path, names, opset, external)
                 else:
                     _export_torchscript(module, inputs, path, names, opset)
+                    if external:  # it wrote one file per weight; keep one data file
+                        from exportkit.external import consolidate
+
+                        consolidate(path)
         except Exception as exc:
             attempts.append(_failed_attempt(module, inputs, which, start, exc))
             logger.info("%s exporter failed: %s", which, attempts[-1].error)

@@ -100,17 +100,6 @@ def _restore_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) ->
         simplified.metadata_props.extend(props)
 
 
-def _save(model: onnx.ModelProto, dst: Path, *, external: bool) -> None:
-    import onnx
-
-    onnx.save_model(
-        model,
-        str(dst),
-        save_as_external_data=external,
-        location=f"{dst.name}.data" if external else None,
-    )
-
-
 def simplify_model(
     src: str | Path, dst: str | Path, *, simplifier: Simplifier = "onnxsim"
 ) -> SimplifyResult:
@@ -124,13 +113,19 @@ def simplify_model(
     Raises:
         SimplifyError: the simplifier raised or reported failure.
     """
-    import onnx
+
+    from exportkit.external import with_weights, without_weights
 
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     original = _graph_only(src)  # each file is parsed once: at 400 MB that is half a second
     src_files = _files(src, original)
-    external = len(src_files) > 1
+    # With external data (big models), large weights stay on disk: the simplifier sees them as
+    # graph inputs, so neither it nor a second copy of every weight takes memory.
+    lifted: dict[str, onnx.TensorProto] = {}
+    source: str | onnx.ModelProto = str(src)
+    if len(src_files) > 1:
+        source, lifted = without_weights(src)
     start = time.perf_counter()
     chatter = io.StringIO()
     try:
@@ -138,26 +133,19 @@ def simplify_model(
             if simplifier == "onnxsim":
                 import onnxsim
 
-                model, ok = onnxsim.simplify(str(src))
+                model, ok = onnxsim.simplify(source)
                 if not ok:
                     raise SimplifyError("onnxsim reported that its result is not valid")
-                _restore_metadata(original, model)
-                _save(model, dst, external=external)  # moves weights out of the proto if external
-                ops_after, files = _op_counts(model), _files(dst, model)
-                del model
             elif simplifier == "onnxslim":
                 import onnxslim
 
-                onnxslim.slim(str(src), str(dst))
-                # Rewrite only the graph protobuf; weights stay where onnxslim put them.
-                slim = onnx.load(str(dst), load_external_data=False)
-                _restore_metadata(original, slim)
-                tmp = dst.with_name(f".{dst.name}.tmp")
-                onnx.save_model(slim, str(tmp))
-                tmp.replace(dst)
-                ops_after, files = _op_counts(slim), _files(dst, slim)
+                model = onnxslim.slim(source)
             else:
                 raise ValueError(f"unknown simplifier {simplifier!r}")
+            _restore_metadata(original, model)
+            files = with_weights(model, lifted, src.parent, dst)
+            ops_after = _op_counts(model)
+            del model
     except SimplifyError:
         raise
     except Exception as exc:

@@ -49,7 +49,10 @@ def flat_outputs(outputs: Any) -> tuple[np.ndarray, ...]:
     """The leaves of a model's output structure, in the exporters' order."""
     from torch.utils._pytree import tree_leaves
 
-    return tuple(to_numpy(leaf) for leaf in tree_leaves(outputs) if leaf is not None)
+    from exportkit.outputs import plain_outputs
+
+    leaves = tree_leaves(plain_outputs(outputs))
+    return tuple(to_numpy(leaf) for leaf in leaves if leaf is not None)
 
 
 def _other_sizes(size: int) -> list[int]:

@@ -51,45 +51,32 @@ def _unqualified(path: str) -> str:
     return path
 
 
-def _children(paths: Iterable[str]) -> dict[str, dict[str, str]]:
-    """parent path -> {TorchScript component: child path}."""
-    known = set(paths)
-    out: dict[str, dict[str, str]] = {}
-    for path in sorted(known):
-        if not path:
-            continue
-        atoms = path.split(".")
-        parent = next(
-            (
-                ".".join(atoms[:i])
-                for i in range(len(atoms) - 1, 0, -1)
-                if ".".join(atoms[:i]) in known
-            ),
-            "",
-        )
-        out.setdefault(parent, {})[_unqualified(path)] = path
+def _by_name(paths: Iterable[str]) -> dict[str, list[str]]:
+    """TorchScript scope component -> the module paths it may stand for, shallowest first."""
+    out: dict[str, list[str]] = {}
+    for path in sorted((p for p in paths if p), key=lambda p: (p.count("."), p)):
+        out.setdefault(_unqualified(path), []).append(path)
     return out
 
 
-def _match(kids: Mapping[str, str], part: str) -> str | None:
-    """The child named by a scope component (``act_1`` is the second call of ``act``)."""
-    return kids.get(part) or kids.get(_CALL_SUFFIX.sub("", part))
+def _match(by_name: Mapping[str, list[str]], current: str, part: str) -> str | None:
+    """The module under ``current`` a scope component names (``act_1``: 2nd call of ``act``).
+
+    Scopes follow calls, not attributes: a parent that calls ``self.layers[3]`` directly scopes
+    it as ``layers.3`` under itself, so any descendant may match, the shallowest first.
+    """
+    for name in (part, _CALL_SUFFIX.sub("", part)):
+        for path in by_name.get(name, ()):
+            if not current or path.startswith(current + "."):
+                return path
+    return None
 
 
-def _torchscript_scope(name: str, children: Mapping[str, Mapping[str, str]]) -> str | None:
-    """``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``; None if the name is not scoped."""
-    if not name.startswith("/"):
-        return None
-    parts = name.split("/")[1:-1]
-    roots = children.get("", {})
-    # Wrappers (exportkit's keyword wrapper, a user's) add outer scopes: skip to the model's own.
-    start = next((i for i, p in enumerate(parts) if _match(roots, p) is not None), len(parts))
-    if start == len(parts) and parts and parts[0] == "model":
-        start = 1
+def _torchscript_scope(parts: list[str], by_name: Mapping[str, list[str]]) -> str:
+    """``['layer1', 'layer1.0', 'conv1']`` -> ``layer1.0.conv1`` (as far as modules match)."""
     current = ""
-    for part in parts[start:]:
-        kids = children.get(current, {})
-        child = _match(kids, part)
+    for part in parts:
+        child = _match(by_name, current, part)
         if child is None:
             break
         current = child
@@ -110,6 +97,16 @@ def _dynamo_scope(props: Mapping[str, str]) -> NodeScope | None:
     return NodeScope(module, *(frame or (None, None)))
 
 
+def _nearest(path: str, known: set[str]) -> str:
+    """A module path from another tree (a wrapper's ``model.`` prefix) -> the closest known one."""
+    atoms = path.split(".")
+    for start in range(len(atoms)):
+        for end in range(len(atoms), start, -1):
+            if ".".join(atoms[start:end]) in known:
+                return ".".join(atoms[start:end])
+    return ""
+
+
 def node_scopes(model: onnx.ModelProto, module_paths: Iterable[str]) -> list[NodeScope | None]:
     """Per node of the main graph, the module that produced it, or None when unknown.
 
@@ -117,13 +114,20 @@ def node_scopes(model: onnx.ModelProto, module_paths: Iterable[str]) -> list[Nod
         model: the ONNX model as exported (simplifiers drop dynamo's metadata).
         module_paths: the dotted paths of the PyTorch model's modules (from ``named_modules``).
     """
-    children = _children(module_paths)
+    known = set(module_paths)
+    by_name = _by_name(known)
+    nodes = list(model.graph.node)
+    scoped = [n.name.split("/")[1:-1] for n in nodes if n.name.startswith("/")]
+    # exportkit's keyword wrapper (and others) put every scope under one outer ``/model/``.
+    wrapped = bool(scoped) and all(parts[:1] == ["model"] for parts in scoped)
     out: list[NodeScope | None] = []
-    for node in model.graph.node:
+    for node in nodes:
         props = {p.key: p.value for p in node.metadata_props}
         scope = _dynamo_scope(props)
-        if scope is None:
-            path = _torchscript_scope(node.name, children)
-            scope = NodeScope(path) if path is not None else None
+        if scope is not None and scope.module not in known:
+            scope = NodeScope(_nearest(scope.module, known), scope.source, scope.code)
+        if scope is None and node.name.startswith("/"):
+            parts = node.name.split("/")[1:-1]
+            scope = NodeScope(_torchscript_scope(parts[1:] if wrapped else parts, by_name))
         out.append(scope)
     return out
