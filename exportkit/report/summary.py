@@ -7,17 +7,22 @@ its schema is described in docs/summary.md.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import html
 import io
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from exportkit.summary.histogram import GraphComparison
-from exportkit.summary.results import Dim, GraphSummary, ModuleInfo, TensorInfo
+from exportkit.report.comparison import render_comparison
+from exportkit.report.jsondoc import SCHEMA_VERSION, dump_document, fields_of, to_jsonable
+from exportkit.report.text import (
+    format_bytes,
+    format_count,
+    format_shape,
+    format_tensor,
+)
+from exportkit.summary.results import GraphSummary, ModuleInfo, TensorInfo
 
 __all__ = [
     "COLUMNS",
@@ -37,7 +42,6 @@ __all__ = [
     "to_jsonable",
 ]
 
-SCHEMA_VERSION = 1
 Format = Literal["table", "json", "markdown", "csv", "html"]
 FORMATS: tuple[str, ...] = ("table", "json", "markdown", "csv", "html")
 #: Every column a row can show, in display order.
@@ -131,45 +135,6 @@ def _node_row(summary: GraphSummary, index: int, level: int) -> Row:
 
 
 # ----------------------------------------------------------------------------------- formatting
-
-
-def format_dim(d: Dim) -> str:
-    """``64``, ``batch`` or ``?``."""
-    return "?" if d is None else str(d)
-
-
-def format_shape(shape: tuple[Dim, ...] | None) -> str:
-    """``batch x 64 x 56 x 56``; ``scalar`` for rank 0; ``?`` when unknown."""
-    if shape is None:
-        return "?"
-    if not shape:
-        return "scalar"
-    return " x ".join(format_dim(d) for d in shape)
-
-
-def format_tensor(t: TensorInfo) -> str:
-    """``x: float32 [batch x 3 x 224 x 224]``."""
-    return f"{t.name}: {t.dtype or '?'} [{format_shape(t.shape)}]"
-
-
-def format_bytes(n: int) -> str:
-    """Human size: ``512 B``, ``9.2 KB``, ``2.40 GB`` (powers of 1000)."""
-    if n < 1000:
-        return f"{n} B"
-    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
-        if n < scale * 1000 or unit == "TB":
-            value = n / scale
-            return f"{value:.1f} {unit}" if value >= 10 else f"{value:.2f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def format_count(n: int) -> str:
-    """Short count: ``987``, ``12.3K``, ``4.56M``, ``7.89G``."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.2f}{unit}" if value < 100 else f"{value:.1f}{unit}"
-    return str(n)
 
 
 def _macs_cell(row: Row) -> str:
@@ -442,69 +407,15 @@ def render_html(
     return "\n".join(parts)
 
 
-# ----------------------------------------------------------------------------------------- json
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    """json ``default`` hook: a dataclass as the dict of its fields (tuples stay JSON arrays)."""
-    names = _FIELDS.get(type(obj))
-    if names is None:
-        if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
-            raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-        names = tuple(f.name for f in dataclasses.fields(obj))
-        _FIELDS[type(obj)] = names
-    return {n: getattr(obj, n) for n in names}
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses -> dicts of their fields, recursively (what the JSON output holds)."""
-    return json.loads(json.dumps(obj, default=_fields))
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """obj -> compact-ish JSON; one C encoder reused for every line (json.dumps builds a new
-    one per call, which costs more than encoding a small node)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return json.JSONEncoder(ensure_ascii=False, default=_fields).encode
-    encode = make(
-        None, _fields, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
-    )
-
-    def dumps(obj: Any) -> str:
-        return "".join(encode(obj, 0))
-
-    return dumps
-
-
-def _dump_document(doc: Mapping[str, Any]) -> str:
-    """One top-level key per line and one array element (node, module, ...) per line.
-
-    Readable in a diff, and fast: each line goes through json's C encoder, which an ``indent``
-    would disable.
-    """
-    dumps = _line_encoder()
-    lines = []
-    for key, value in doc.items():
-        if isinstance(value, (list, tuple)) and value:
-            items = ",\n".join("    " + dumps(v) for v in value)
-            lines.append(f"  {dumps(key)}: [\n{items}\n  ]")
-        else:
-            lines.append(f"  {dumps(key)}: {dumps(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
 def render_json(summary: GraphSummary) -> str:
     """The whole summary as JSON: ``schema_version``, ``kind``, then every GraphSummary field.
 
     Depth and column choices do not apply: every module and node is included.
     """
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "exportkit.graph_summary"}
-    doc.update(_fields(summary))
+    doc.update(fields_of(summary))
     doc["node_count"] = summary.node_count
-    return _dump_document(doc)
+    return dump_document(doc)
 
 
 def render_summary(
@@ -528,54 +439,3 @@ def render_summary(
     if fmt == "html":
         return render_html(summary, depth=depth, columns=columns)
     raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-
-
-# ------------------------------------------------------------------------------------ before/after
-
-
-def render_comparison(
-    comparison: GraphComparison, format: Literal["table", "markdown", "json"] = "table"
-) -> str:
-    """Node counts per op type before and after (e.g. simplification), and the size change."""
-    if format == "json":
-        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-        doc["kind"] = "exportkit.graph_comparison"
-        doc.update(_fields(comparison))
-        return _dump_document(doc)
-    c = comparison
-    size = (
-        f"{format_bytes(c.before_bytes)} -> {format_bytes(c.after_bytes)}"
-        f" ({_pct(c.before_bytes, c.after_bytes)})"
-    )
-    nodes = f"{c.before_nodes:,} -> {c.after_nodes:,} ({_pct(c.before_nodes, c.after_nodes)})"
-    changed = [op for op in c.ops if op.delta]
-    same = len(c.ops) - len(changed)
-    body = [[op.op_type, f"{op.before:,}", f"{op.after:,}", f"{op.delta:+,}"] for op in changed]
-    if format == "markdown":
-        lines = [f"- **Nodes**: {nodes}", f"- **Size**: {size}", ""]
-        if body:
-            lines += ["| Op | Before | After | Change |", "|---|---:|---:|---:|"]
-            lines += ["| " + " | ".join(r) + " |" for r in body]
-        if same:
-            lines.append(f"\n{_op_types(same)} unchanged.")
-        return "\n".join(lines) + "\n"
-    lines = [f"Nodes: {nodes}", f"Size:  {size}"]
-    if body:
-        headers = ["Op", "Before", "After", "Change"]
-        widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headers)]
-        fmt = [str.ljust, str.rjust, str.rjust, str.rjust]
-        for r in [headers, *body]:
-            lines.append("  ".join(f(x, w) for f, x, w in zip(fmt, r, widths, strict=True)))
-    if same:
-        lines.append(f"{_op_types(same)} unchanged")
-    return "\n".join(lines) + "\n"
-
-
-def _op_types(n: int) -> str:
-    return "1 op type" if n == 1 else f"{n} op types"
-
-
-def _pct(before: int, after: int) -> str:
-    if before == 0:
-        return "n/a"
-    return f"{(after - before) / before * 100:+.1f}%"
