@@ -172,9 +172,10 @@ def _polygraphy(tmp: Path) -> Path | None:
 
 def bench_sizes(sizes: list[int], tmp: Path, polygraphy: bool) -> None:
     print("in-process CPU seconds, median; baseline = onnx.load(no external data) + infer_shapes,")
-    print("summary = summarize() + render_json(); us/node for both to show how each grows")
+    print("summary = summarize() + render_json(); us/node to show how each grows, and for")
+    print("summarize(infer=False) + render_json(): exportkit's own work without ONNX's inference")
     print(f"{'nodes':>7} {'baseline s':>11} {'summary s':>10} {'ratio':>6} "
-          f"{'base us/node':>13} {'summary us/node':>16}")  # fmt: skip
+          f"{'base us/node':>13} {'summary us/node':>16} {'no-infer us/node':>17}")  # fmt: skip
     cli_rows = []
     poly = _polygraphy(tmp) if polygraphy else None
     for target in sizes:
@@ -188,9 +189,10 @@ def bench_sizes(sizes: list[int], tmp: Path, polygraphy: bool) -> None:
         _ours(path)  # warm the file cache and imports
         base = _median_time(lambda p=path: _baseline(p), repeat)
         ours = _median_time(lambda p=path: _ours(p), repeat)
+        own = _median_time(lambda p=path: render_json(summarize(p, infer=False)), repeat)
         print(
             f"{count:>7,} {base:>11.3f} {ours:>10.3f} {ours / base:>6.2f} "
-            f"{base / count * 1e6:>13.1f} {ours / count * 1e6:>16.1f}"
+            f"{base / count * 1e6:>13.1f} {ours / count * 1e6:>16.1f} {own / count * 1e6:>17.1f}"
         )
         if count >= 10_000:
             py = sys.executable
