@@ -259,3 +259,17 @@ def test_hf_more_architectures(name: str, tmp_path: Path) -> None:
     ex = make_inputs(loaded.module, suggested=loaded.suggested)
     assert ex.describe() == lines
     run_model(loaded.module, ex)
+
+
+def test_archive_and_hf_spec_forms(hf_folders: dict[str, Path]) -> None:
+    assert ModelSpec.parse("out/model.pt2").kind == "exported"
+    assert ModelSpec.parse("out/model.pt").kind == "torchscript"
+    hf = ModelSpec.parse("hf:some/folder")
+    assert (hf.kind, hf.target, hf.name) == ("hf", "some/folder", "folder")
+    bare = ModelSpec.parse(str(hf_folders["vit"]))  # a folder holding config.json
+    assert (bare.kind, bare.name) == ("hf", "vit")
+    with pytest.raises(SpecError, match="names no folder"):
+        ModelSpec.parse("hf:")
+    with pytest.raises(SpecError) as info:
+        ModelSpec.parse("models/net.py")
+    assert info.value.hint == "add the class or function to use: models/net.py:ClassName"
