@@ -160,6 +160,15 @@ def test_bad_files_raise_onnx_file_error(tmp_path: Path, content: bytes | None, 
     assert err.value.exit_code == 2
 
 
+def test_every_truncation_of_a_model_file_is_an_onnx_file_error(tmp_path: Path) -> None:
+    data = save(attention_block(), tmp_path / "full.onnx").read_bytes()
+    path = tmp_path / "cut.onnx"
+    for cut in range(1, len(data), max(1, len(data) // 40)):
+        path.write_bytes(data[:cut])
+        with pytest.raises(OnnxFileError):
+            summarize(path)
+
+
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     with pytest.raises(OnnxFileError, match="no such file"):
         summarize(tmp_path / "nope.onnx")

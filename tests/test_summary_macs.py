@@ -110,3 +110,8 @@ def test_zero_and_unknown_are_different(tmp_path: Path) -> None:
     loop_free_but_uncountable = helper.make_node("NonMaxSuppression", ["b", "s"], ["y"])
     macs = _one_op(tmp_path, loop_free_but_uncountable, {"b": [1, 10, 4], "s": [1, 1, 10]}, {})
     assert macs is None
+
+
+def test_local_response_normalization(tmp_path: Path) -> None:
+    node = helper.make_node("LRN", ["x"], ["y"], size=5)
+    assert _one_op(tmp_path, node, {"x": [1, 8, 4, 4]}, {}) == 8 * 4 * 4 * 5

@@ -4,7 +4,7 @@ Conventions (one MAC = one multiply and one add): Conv ``out_elems x C_in/groups
 ConvTranspose ``in_elems x C_out/groups x kernel``; Gemm ``M x N x K``; MatMul ``out_elems x K``;
 Einsum the product of every index size; Attention ``B x H x S_q x S_kv x (D_qk + D_v)``;
 LSTM/GRU/RNN ``seq x batch x (elements of W + R)``; pooling ``out_elems x kernel`` (global: input
-elements); normalization and reductions: one per input element. Element-wise, activation and
+elements); normalization and reductions: one per input element (LRN: ``size`` per element). Element-wise, activation and
 data-movement ops count 0. Anything else, or a counted op whose shapes are unknown or symbolic
 and unbound, is ``None``: unknown, never 0.
 """
@@ -48,6 +48,7 @@ ZERO_MAC_OPS = _ops(
     SequenceErase SequenceInsert SequenceLength Shape Shrink Sigmoid Sign Sin Sinh Size Slice
     Softmax Softplus Softsign SpaceToDepth Split SplitToSequence Sqrt Squeeze Sub Sum Swish Tan
     Tanh ThresholdedRelu Tile TopK Transpose Trilu Unique Unsqueeze Upsample Where Xor Resize
+    StringNormalizer StringConcat StringSplit RegexFullMatch Bernoulli Multinomial
     """
 )
 _NORM_OPS = _ops(
@@ -68,7 +69,7 @@ _RNN_OPS = _ops("LSTM GRU RNN")
 _COUNTED = (
     _ops(
         "Conv ConvInteger QLinearConv ConvTranspose Gemm MatMul MatMulInteger QLinearMatMul "
-        "Einsum Attention"
+        "Einsum Attention LRN"
     )
     | _NORM_OPS
     | _REDUCE_OPS
@@ -206,6 +207,9 @@ def _standard(node: onnx.NodeProto, op: str, shape_of: ShapeOf) -> int | None:
         if y is None or kernel is None:
             return None
         return math.prod(y) * math.prod(int(k) for k in kernel.ints)
+    if op == "LRN":  # each output sums the squares of `size` neighbouring channels
+        x, size = _in(node, 0, shape_of), _attrs(node).get("size")
+        return None if x is None or size is None else math.prod(x) * size.i
     if op in _GLOBAL_POOL_OPS or op in _NORM_OPS or op in _REDUCE_OPS:
         x = _in(node, 0, shape_of)
         return None if x is None else math.prod(x)
