@@ -14,7 +14,7 @@ from onnx import helper
 
 from exportkit.errors import OnnxFileError
 from exportkit.report.summary import render_json, render_table, summary_rows
-from exportkit.summary import summarize
+from exportkit.summary import carry_metadata, summarize
 from tests.summary_graphs import attention_block, conv_net, custom_op_graph, flat_graph, save
 
 
@@ -337,3 +337,41 @@ def test_weight_behind_identity_counts_at_its_reader_and_the_identity_joins_its_
     ]
     assert s.module("enc").children == ("enc.layer.0", "enc.layer.1", "enc.layer.2")
     assert s.hierarchy == "names"
+
+
+def test_carry_metadata_restores_what_a_simplifier_dropped(tmp_path: Path) -> None:
+    original = attention_block()
+    simplified = onnx.ModelProto()
+    simplified.CopyFrom(original)
+    for node in simplified.graph.node:  # what onnxsim and onnxslim do
+        del node.metadata_props[:]
+    assert carry_metadata(original, simplified) == len(simplified.graph.node)
+    assert carry_metadata(original, simplified) == 0  # nothing left to restore
+    before = summarize(save(original, tmp_path / "a.onnx"))
+    after = summarize(save(simplified, tmp_path / "b.onnx"))
+    assert after.modules == before.modules
+
+
+def test_namespace_only_metadata_and_symbolic_dim_expressions(tmp_path: Path) -> None:
+    node = helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")
+    helper.set_metadata_props(
+        node, {"namespace": ": m.Net/enc: m.Encoder/enc.fc: torch.nn.Linear/linear: aten.linear"}
+    )
+    graph = helper.make_graph(
+        [node],
+        "ns",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["2*batch", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["2*batch", 3])],
+        [onnx.numpy_helper.from_array(np.ones((4, 3), np.float32), "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    path = save(model, tmp_path / "ns.onnx")
+    s = summarize(path, dims={"batch": 5})
+    assert [(m.path, m.class_name) for m in s.modules] == [
+        ("", "m.Net"),
+        ("enc", "m.Encoder"),
+        ("enc.fc", "torch.nn.Linear"),
+    ]
+    assert s.nodes[0].macs == (2 * 5) * 3 * 4
+    assert summarize(path).nodes[0].macs is None
