@@ -375,3 +375,30 @@ def test_namespace_only_metadata_and_symbolic_dim_expressions(tmp_path: Path) ->
     ]
     assert s.nodes[0].macs == (2 * 5) * 3 * 4
     assert summarize(path).nodes[0].macs is None
+
+
+def test_gigabyte_external_weights_are_described_from_the_protobuf(tmp_path: Path) -> None:
+    # A 1 GiB data file (sparse: nothing is written) holding one 16384x16384 float32 weight.
+    side = 16384
+    data = tmp_path / "big.onnx.data"
+    with data.open("wb") as f:
+        f.truncate(side * side * 4)
+    weight = onnx.TensorProto(name="fc.weight", data_type=onnx.TensorProto.FLOAT, dims=[side, side])
+    weight.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (("location", data.name), ("offset", "0"), ("length", str(side * side * 4))):
+        weight.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "fc.weight"], ["y"], name="/fc/MatMul")],
+        "big",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, side])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, side])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    s = summarize(save(model, tmp_path / "big.onnx"))
+    assert s.params == side * side
+    assert s.param_bytes == {"float32": side * side * 4}
+    assert s.external_data_bytes == side * side * 4
+    assert s.macs == side * side
+    assert s.file_bytes < 1000
