@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -492,6 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
+        if getattr(args, "junit", None):  # CI still gets a result file naming the failure
+            from exportkit.report.pipeline import render_junit_error
+
+            with contextlib.suppress(ExportkitError):
+                _write_atomic(args.junit, render_junit_error(args.model, exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -51,3 +51,18 @@ def test_cli_export_failure_is_one_line_and_exit_3(
     assert len(errors) == 1 and "unsupported operator" in errors[0] and LINE in errors[0]
     assert "Traceback" not in err and "Torch IR graph" not in out + err
     assert not (tmp_path / "m" / "m.onnx").exists()
+
+
+def test_cli_export_failure_still_writes_junit(tmp_path: Path, models: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    spec = f"{models / 'unsupported.py'}:UsesEigvalsh"
+    junit = tmp_path / "junit.xml"
+    argv = ["export", spec, "--input", "x:2x3x4", "-o", str(tmp_path / "m" / "m.onnx")]
+    assert main([*argv, "--junit", str(junit)]) == 3
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("errors")) == ("1", "1")
+    error = suite.find("testcase/error")
+    assert error is not None and error.get("type") == "ExportError"
+    assert "unsupported operator" in (error.get("message") or "")
+    assert "hint:" in (error.text or "")

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
+    from exportkit.errors import ExportkitError
     from exportkit.pipeline import Report
     from exportkit.validate import Divergence, OutputCheck, Parity, ValidationResult
 
-__all__ = ["render_json", "render_junit", "render_text", "to_jsonable"]
+__all__ = ["render_json", "render_junit", "render_junit_error", "render_text", "to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -197,3 +198,14 @@ def render_junit(report: Report) -> str:
         f'tests="{len(cases)}" failures="{failures}">'
     )
     return "\n".join([head, *cases, "</testsuite>"]) + "\n"
+
+
+def render_junit_error(model: str, error: ExportkitError) -> str:
+    """JUnit XML for a run that stopped at a stage: one test case in error, with the hint."""
+    body = escape(f"hint: {error.hint}") if error.hint else ""
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" tests="1" '
+        f'failures="0" errors="1">\n  <testcase classname={quoteattr(model)} name="export">'
+        f"<error type={quoteattr(type(error).__name__)} message={quoteattr(error.message)}>"
+        f"{body}</error></testcase>\n</testsuite>\n"
+    )
