@@ -402,3 +402,18 @@ def test_gigabyte_external_weights_are_described_from_the_protobuf(tmp_path: Pat
     assert s.external_data_bytes == side * side * 4
     assert s.macs == side * side
     assert s.file_bytes < 1000
+
+
+def test_public_surface() -> None:
+    import exportkit.report.summary as report
+    import exportkit.summary as pkg
+
+    def isort_style(name: str) -> tuple[int, str]:  # constants, classes, then functions
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    for module in (pkg, report):
+        assert list(module.__all__) == sorted(module.__all__, key=isort_style)
+        assert all(hasattr(module, name) for name in module.__all__)
+    assert {"summarize", "carry_metadata", "op_histogram", "compare", "GraphSummary"} <= set(
+        pkg.__all__
+    )
