@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ def test_example_exports(spec: str, tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert code == 0 and "verdict   PASS" in out
     assert "batch" in out  # the dynamic dim is named in the summary
+    # What simplification changed: node counts before and after, and the size change.
+    assert re.search(r"simplify  onnxsim, kept\n +Nodes: \d+ -> \d+ .*\n +Size: ", out)
 
 
 @pytest.mark.slow

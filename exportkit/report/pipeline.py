@@ -130,9 +130,16 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             )
     if report.simplify is not None:
         s = report.simplify
-        change = f"{s.nodes_before} -> {s.nodes_after} nodes" if s.ops_before else ""
         verdict = "kept" if s.kept else f"not kept: {s.reason}"
-        lines.append(f"simplify  {s.simplifier} {change}, {verdict}".replace("  ", " "))
+        lines.append(f"simplify  {s.simplifier}, {verdict}")
+        if s.ops_before:
+            from exportkit.report.comparison import render_comparison
+            from exportkit.summary.histogram import compare_histograms
+
+            comparison = compare_histograms(
+                s.ops_before, s.ops_after, before_bytes=s.bytes_before, after_bytes=s.bytes_after
+            )
+            lines += [f"          {line}" for line in render_comparison(comparison).splitlines()]
     if summary:
         lines += ["", summary.rstrip()]
     if report.validation is not None:
