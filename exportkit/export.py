@@ -93,14 +93,15 @@ def output_names(outputs: Any) -> list[str]:
 
 @contextlib.contextmanager
 def _native_output() -> Iterator[None]:
-    """Send fds 1 and 2 to a scratch file: the TorchScript exporter logs its IR graph from C++."""
+    """Send fd 1 to a scratch file: the TorchScript exporter logs its IR graph there from C++.
+    (fd 2 stays: the CLI's live status draws on it.)"""
     import sys
     import tempfile
 
     saved: list[tuple[int, int]] = []
     try:
         with tempfile.TemporaryFile() as scratch:
-            for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+            for fd, stream in ((1, sys.stdout),):
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     stream.flush()
                     saved.append((fd, os.dup(fd)))

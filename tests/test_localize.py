@@ -134,3 +134,20 @@ def test_cli_reports_the_divergence_in_text_json_and_junit(
     failures = suite.findall("testcase/failure")
     assert int(suite.get("failures", "0")) == len(failures) > 0
     assert all("blocks.2.branch" in (f.text or "") for f in failures)
+
+
+def test_batch_frozen_into_a_shape_is_found_by_shapes(tmp_path: Path) -> None:
+    model = diverging.SilentBatch().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x3x4")], dynamic=[DynamicSpec.parse("batch")])
+    result = export_model(model, ex, tmp_path / "m.onnx", exporter="torchscript")
+    check = validate(model, result.path, ex)
+    bad = {t.label: t.outputs[0].findings[0] for t in check.trials if not t.passed}
+    assert bad == {
+        "batch=1": "shape (2,) from onnxruntime, (1,) from PyTorch",
+        "batch=5": "shape (2,) from onnxruntime, (5,) from PyTorch",
+    }
+    div = check.divergence
+    assert div is not None and div.kind == "values" and div.location.cls == "SilentBatch"
+    assert div.check is not None
+    assert div.check.findings[0] == "shape (2, 6) from onnxruntime, (1, 12) from PyTorch"
+    assert "inputs of pool already differ" in div.detail

@@ -430,7 +430,8 @@ def _divergence(
             matched += 1
             continue
         blame = _blame(call, recorded, bounds, actual, tol)
-        check, value = bad
+        # Blamed on a caller's own code: the value it made that already differs says most.
+        check, value = blame.bad_input if blame.culprit != call.path and blame.bad_input else bad
         made = bounds.producer.get(value)
         out_node = proto.graph.node[made] if made is not None else None
         loc = _location(model, blame.culprit, _own_line(blame, bounds, scopes))

@@ -145,3 +145,21 @@ class TracedBatch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.scale(x)
         return self.fc(y.reshape(int(y.shape[0]), -1))
+
+
+class Pool(nn.Module):
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y.sum(-1)
+
+
+class SilentBatch(nn.Module):
+    """Like TracedBatch, but nothing fails to run: the traced graph just answers 2 rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Linear(4, 4)
+        self.pool = Pool()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.scale(x)
+        return self.pool(y.reshape(int(y.shape[0]), -1))
