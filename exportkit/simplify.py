@@ -62,14 +62,17 @@ def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
 
 def _graph_only(path: Path) -> onnx.ModelProto:
     """The model without weight bytes: a file with embedded weights (up to 1 GiB) is parsed once
-    and its initializers' data dropped, so later steps neither re-read nor hold them."""
+    and copied without its initializers' data, so later steps neither re-read nor hold them."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     for t in model.graph.initializer:
         if t.HasField("raw_data"):
             t.ClearField("raw_data")
-    return model
+    # protobuf (upb) frees a message's memory only with the whole message: keep a small copy.
+    small = onnx.ModelProto()
+    small.CopyFrom(model)
+    return small
 
 
 def _files(path: Path, model: onnx.ModelProto) -> tuple[Path, ...]:

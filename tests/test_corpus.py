@@ -71,6 +71,7 @@ def _hf(name: str) -> Callable[[], nn.Module]:
 
 TEXT_DYN = ("batch", "input_ids:1=seq", "attention_mask:1=seq")
 IDS_DYN = ("batch", "input_ids:1=seq")
+PIXELS_HW = ("batch", "pixel_values:2=height", "pixel_values:3=width")
 HIDDEN = ("last_hidden_state", "pooler_output")
 VOCAB = 96
 
@@ -99,15 +100,11 @@ ARCHS = [
     Arch("deit", _hf("deit"), ["pixel_values:2x3x32x32"], ("batch",), HIDDEN),
     Arch("clip-vision", _hf("clip_vision"), ["pixel_values:2x3x32x32"], ("batch",), HIDDEN),
     Arch("mobilevit", _hf("mobilevit"), ["pixel_values:2x3x64x64"], ("batch",), HIDDEN),
-    Arch(
-        "resnet",
-        _hf("resnet"),
-        ["pixel_values:2x3x32x32"],
-        ("batch", "pixel_values:2=height", "pixel_values:3=width"),
-        HIDDEN,
-    ),
-    Arch("convnext", _hf("convnext"), ["pixel_values:2x3x32x32"], ("batch",), HIDDEN),
-    Arch("segformer", _hf("segformer"), ["pixel_values:2x3x32x32"], ("batch",), ("logits",)),
+    # Image sizes are dynamic too: where PyTorch itself cannot run at 1x1 (strided stems, patch
+    # embeddings), validation moves to the smallest size it runs at, and says so.
+    Arch("resnet", _hf("resnet"), ["pixel_values:2x3x32x32"], PIXELS_HW, HIDDEN),
+    Arch("convnext", _hf("convnext"), ["pixel_values:2x3x32x32"], PIXELS_HW, HIDDEN),
+    Arch("segformer", _hf("segformer"), ["pixel_values:2x3x32x32"], PIXELS_HW, ("logits",)),
     Arch(
         "whisper-encoder",
         _hf("whisper_encoder"),
@@ -119,7 +116,7 @@ ARCHS = [
         "wav2vec2",
         _hf("wav2vec2"),
         ["input_values:2x800"],
-        ("batch",),
+        ("batch", "input_values:1=samples"),
         ("last_hidden_state", "extract_features"),
     ),
     # The dynamo exporter cannot decompose these (a view after transpose in attention, also with
@@ -148,7 +145,6 @@ ARCHS = [
         ["tokens:2x12:int64"],
         ("batch", "tokens:1=seq"),
         ("output",),
-        slow=False,
     ),
     Arch(
         "gru-encoder", recurrent.GRUEncoder, ["x:7x2x8"], ("x:1=batch",), ("output.0", "output.1")
@@ -169,8 +165,20 @@ ARCHS = [
         ("output",),
         slow=False,
     ),
-    Arch("conv3d", convnets.Conv3dNet, ["volume:2x1x8x16x16"], ("batch",), ("output",)),
-    Arch("unet", convnets.UNet, ["x:2x3x32x32"], ("batch",), ("output",)),
+    Arch(
+        "conv3d",
+        convnets.Conv3dNet,
+        ["volume:2x1x8x16x16"],
+        ("batch", "volume:2=frames"),
+        ("output",),
+    ),
+    Arch(
+        "unet",
+        convnets.UNet,
+        ["x:2x3x32x32"],
+        ("batch", "x:2=height", "x:3=width"),
+        ("output",),
+    ),
     Arch(
         "multitask-dict",
         structured.MultiTask,
@@ -178,6 +186,13 @@ ARCHS = [
         ("batch", "features:1=seq", "mask:1=seq"),
         ("logits", "detection.0", "detection.1", "pooled"),
         slow=False,
+    ),
+    Arch(
+        "transformer-seq2seq",
+        structured.Seq2SeqLike,
+        ["src:2x10:int64", "tgt:2x6:int64"],
+        ("batch", "src:1=source", "tgt:1=target"),
+        ("output.0", "output.1"),
     ),
     Arch(
         "siamese-list",
@@ -255,3 +270,75 @@ def test_corpus_is_broad() -> None:
     third_party = [a for a in ARCHS if a.build.__qualname__.startswith("_hf")]
     assert len(ARCHS) >= 15 and len(third_party) >= 15
     assert len({a.id for a in ARCHS}) == len(ARCHS)
+
+
+# Real models that an exporter or a simplifier gets wrong: exportkit must say so.
+
+
+@pytest.mark.slow
+def test_gru_time_major_dynamo_bakes_the_sequence_length(tmp_path: Path) -> None:
+    """torch.onnx (dynamo) writes a Reshape to the example's 7 steps for a time-major GRU whose
+    time dim is dynamic; the input dims stay symbolic, so only running other sizes shows it."""
+    dynamic = ["x:0=time", "x:1=batch"]
+    report = exportkit.export(
+        recurrent.GRUEncoder(), ["x:7x2x8"], tmp_path / "d" / "gru.onnx", dynamic=dynamic
+    )
+    assert report.export is not None and report.validation is not None
+    assert report.export.exporter == "dynamo" and not report.export.frozen_dims
+    assert not report.passed
+    failed = {t.label: t.error or "" for t in report.validation.trials if not t.passed}
+    assert set(failed) == {"time=1, batch=1", "time=10, batch=5"}
+    assert all("Reshape" in e and "{7,-1,16}" in e for e in failed.values())
+    divergence = report.validation.divergence
+    assert divergence is not None and (divergence.location.module, divergence.location.cls) == (
+        "gru",
+        "GRU",
+    )
+    # The TorchScript exporter gets the same model right.
+    fixed = exportkit.export(
+        recurrent.GRUEncoder(),
+        ["x:7x2x8"],
+        tmp_path / "ts" / "gru.onnx",
+        dynamic=dynamic,
+        exporter="torchscript",
+    )
+    assert fixed.passed, _failures(fixed)
+
+
+@pytest.mark.slow
+def test_transformer_decoder_mask_check_falls_back_and_is_caught(tmp_path: Path) -> None:
+    """nn.TransformerDecoder given a causal mask without ``tgt_is_causal`` compares the mask
+    with torch.equal: torch.export cannot trace that, and the TorchScript fallback traces the
+    target length into a Reshape. exportkit names the dynamo failure and fails the check."""
+    report = exportkit.export(
+        structured.Seq2SeqLike(declare_causal=False),
+        ["src:2x10:int64", "tgt:2x6:int64"],
+        tmp_path / "s2s.onnx",
+        dynamic=["batch", "src:1=source", "tgt:1=target"],
+    )
+    assert report.export is not None and report.validation is not None
+    dynamo, torchscript = report.export.attempts
+    assert not dynamo.ok and "data-dependent" in (dynamo.error or "")
+    assert torchscript.ok and report.export.exporter == "torchscript"
+    assert not report.passed
+    failed = [t for t in report.validation.trials if not t.passed]
+    assert [t.label for t in failed] == [
+        "batch=1, source=1, target=1",
+        "batch=5, source=13, target=9",
+    ]
+    assert all("Reshape" in (t.error or "") for t in failed)
+
+
+def test_onnxsim_freezing_lstm_sequence_is_discarded(tmp_path: Path) -> None:
+    """onnxsim folds the tagger head's reshape to the example's 12 tokens; the simplified file
+    fails at other lengths, so exportkit keeps the exported file, says why, and passes."""
+    report = exportkit.export(
+        recurrent.BiLSTMTagger(),
+        ["tokens:2x12:int64"],
+        tmp_path / "lstm.onnx",
+        dynamic=["batch", "tokens:1=seq"],
+    )
+    assert report.simplify is not None and not report.simplify.kept
+    assert "simplified file fails" in (report.simplify.reason or "")
+    assert "{-1,12,5}" in (report.simplify.reason or "")
+    assert report.passed and report.output == tmp_path / "lstm.onnx"

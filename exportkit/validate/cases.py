@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import ForwardError
@@ -55,9 +55,31 @@ def flat_outputs(outputs: Any) -> tuple[np.ndarray, ...]:
     return tuple(to_numpy(leaf) for leaf in leaves if leaf is not None)
 
 
-def _other_sizes(size: int) -> list[int]:
-    """Sizes besides the export size: 1 and one more, never equal to the export size."""
-    return [s for s in (1, size + 3) if s != size]
+def _other_sizes(size: int) -> list[list[int]]:
+    """For each resized check, the sizes to try in order, never the export size.
+
+    The first is 1 (or size + 3); when PyTorch itself cannot run there, powers of two below the
+    export size (or twice it) follow, for models that need a minimum size or a multiple of their
+    stride, as convolutional and windowed-attention models do on their spatial dims.
+    """
+    small = [1, *(2**k for k in range(1, 16) if 2**k < size)]
+    return [[s for s in options if s != size] for options in (small, [size + 3, 2 * size])]
+
+
+def _resized(labels: dict[str, int]) -> list[list[dict[str, int]]]:
+    """Per resized check, the label -> size targets to try, in order; labels move together."""
+    checks = []
+    for k in range(2):
+        options = {label: _other_sizes(size)[k] for label, size in labels.items()}
+        if not all(options.values()):
+            continue
+        tries: list[dict[str, int]] = []
+        for j in range(max(len(o) for o in options.values())):
+            target = {label: o[min(j, len(o) - 1)] for label, o in options.items()}
+            if target not in tries:
+                tries.append(target)
+        checks.append(tries)
+    return checks
 
 
 def make_cases(
@@ -72,35 +94,45 @@ def make_cases(
     Args:
         module: the eager model; its outputs on each case are the ground truth.
         inputs: the export's example inputs.
-        sizes: also try every dynamic label at 1 and one more size (fresh seeded draws).
+        sizes: also try every dynamic label at 1 and at a larger size (fresh seeded draws);
+            where PyTorch itself cannot run there, the nearest sizes it runs at (the label says).
         reference: the model's outputs on ``inputs``, if already computed.
 
     Raises:
         ForwardError: the model raised on the export inputs themselves.
     """
-    from exportkit.diagnose import locate_exception
-
     if reference is None:
         reference = run_model(module, inputs)
     cases = [Case("export inputs", inputs, flat_outputs(reference))]
-    sets: list[tuple[str, ExampleInputs]] = []
-    sets.append(("fresh draw", inputs.resample(inputs.labels, seed=inputs.seed + 1)))
+    fresh = inputs.resample(inputs.labels, seed=inputs.seed + 1)
+    cases.append(_case(module, "fresh draw", fresh))
     if sizes and inputs.dynamic:
-        labels = inputs.labels
-        for k, extra in enumerate(zip(*(_other_sizes(v) for v in labels.values()))):
-            target = dict(zip(labels, extra))
-            text = ", ".join(f"{k}={v}" for k, v in target.items())
-            sets.append((text, inputs.resample(target, seed=inputs.seed + 2 + k)))
-    for label, case_inputs in sets:
-        try:
-            cases.append(Case(label, case_inputs, flat_outputs(run_model(module, case_inputs))))
-        except ForwardError as exc:
-            # The eager model itself does not run here: the dim is not really dynamic.
-            cause = exc.__cause__
-            lines = str(cause).strip().splitlines() if cause is not None else []
-            what = f"{type(cause).__name__}: {lines[0] if lines else ''}" if cause else exc.message
-            where = locate_exception(module, cause) if cause is not None else None
-            at = f" in {where.describe()}" if where is not None else ""
-            error = f"PyTorch itself fails at {label}{at}: {what}"
-            cases.append(Case(label, case_inputs, (), error, where))
+        for k, tries in enumerate(_resized(inputs.labels)):
+            first: Case | None = None
+            for target in tries:
+                text = ", ".join(f"{name}={v}" for name, v in target.items())
+                case = _case(module, text, inputs.resample(target, seed=inputs.seed + 2 + k))
+                if case.error is None:
+                    if first is not None:  # say where PyTorch itself could not run
+                        case = replace(case, label=f"{text} (PyTorch fails at {first.label})")
+                    break
+                first = first or case
+            cases.append(case if case.error is None else (first or case))
     return cases
+
+
+def _case(module: nn.Module, label: str, case_inputs: ExampleInputs) -> Case:
+    """The eager outputs on ``case_inputs``, or why PyTorch itself cannot run on them."""
+    from exportkit.diagnose import locate_exception
+
+    try:
+        return Case(label, case_inputs, flat_outputs(run_model(module, case_inputs)))
+    except ForwardError as exc:
+        # The eager model itself does not run here: the dim is not really dynamic.
+        cause = exc.__cause__
+        lines = str(cause).strip().splitlines() if cause is not None else []
+        what = f"{type(cause).__name__}: {lines[0] if lines else ''}" if cause else exc.message
+        where = locate_exception(module, cause) if cause is not None else None
+        at = f" in {where.describe()}" if where is not None else ""
+        error = f"PyTorch itself fails at {label}{at}: {what}"
+        return Case(label, case_inputs, (), error, where)

@@ -31,10 +31,15 @@ class MultiTask(nn.Module):
 
 
 class Seq2SeqLike(nn.Module):
-    """nn.Transformer encoder-decoder with a causal mask built from the target length."""
+    """nn.Transformer encoder-decoder with a causal mask built from the target length.
 
-    def __init__(self, vocab: int = 40, dim: int = 16) -> None:
+    Unless ``declare_causal``, nn.TransformerDecoder compares the mask with a causal one
+    (``torch.equal``) to pick a fast path: a data-dependent branch torch.export cannot trace.
+    """
+
+    def __init__(self, vocab: int = 40, dim: int = 16, declare_causal: bool = True) -> None:
         super().__init__()
+        self.declare_causal = declare_causal
         self.embed = nn.Embedding(vocab, dim)
         self.transformer = nn.Transformer(
             d_model=dim,
@@ -50,7 +55,10 @@ class Seq2SeqLike(nn.Module):
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         causal = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
         memory = self.transformer.encoder(self.embed(src))
-        out = self.transformer.decoder(self.embed(tgt), memory, tgt_mask=causal)
+        causal_flag = True if self.declare_causal else None
+        out = self.transformer.decoder(
+            self.embed(tgt), memory, tgt_mask=causal, tgt_is_causal=causal_flag
+        )
         return self.lm_head(out), memory
 
 
