@@ -78,6 +78,7 @@ def export(
     sizes: bool = True,
     weights: str | Path | None = None,
     strict_weights: bool = True,
+    custom_translations: Mapping[Any, Any] | None = None,
     progress: ProgressFn | None = None,
 ) -> Report:
     """Export a model to ONNX, simplify it, validate it against PyTorch and summarize it.
@@ -97,6 +98,8 @@ def export(
         sizes: also validate each dynamic dim at other sizes.
         weights: a state dict, checkpoint or ``.safetensors`` file to load into a spec's model.
         strict_weights: missing or unexpected weight keys are an error.
+        custom_translations: ONNX translations (onnxscript functions) for custom operators, by
+            op overload (``{torch.ops.mylib.op.default: fn}``), for the dynamo exporter.
         progress: called with a StageEvent as each stage starts and ends.
 
     Returns:
@@ -109,7 +112,10 @@ def export(
 
     options = _options(dynamic, exporter, opset, simplifier, atol, rtol, seed, sizes)
     options = replace(
-        options, weights=None if weights is None else str(weights), strict_weights=strict_weights
+        options,
+        weights=None if weights is None else str(weights),
+        strict_weights=strict_weights,
+        custom_translations=dict(custom_translations or {}),
     )
     return run_export(model, inputs, path, options=options, progress=progress)
 

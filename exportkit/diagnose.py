@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import re
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ __all__ = ["Location", "classname", "forward_source", "locate_exception", "locat
 
 # Frames in these folders are library code, not the user's model.
 _LIBRARY = ("/torch/", "/site-packages/", "/dist-packages/")
-_OP_PREFIX = re.compile(r"^(aten|prim|onnx)(::|\.)")
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,11 @@ def locate_exception(model: nn.Module, exc: BaseException) -> Location | None:
 
 
 def op_base(op: str) -> str:
-    """``aten::linalg_qr``, ``aten.linalg_qr.default`` -> ``linalg_qr``."""
-    return _OP_PREFIX.sub("", op).split(".")[0]
+    """``aten::linalg_qr``, ``aten.linalg_qr.default``, ``mylib::swish`` -> ``linalg_qr``, ``swish``."""
+    if "::" in op:
+        return op.split("::", 1)[1].split(".")[0]
+    parts = op.split(".")
+    return parts[-2] if len(parts) >= 3 else parts[-1] if len(parts) == 2 else op
 
 
 @contextlib.contextmanager
@@ -149,7 +150,8 @@ def locate_op(model: nn.Module, inputs: ExampleInputs, op: str) -> Location | No
         def __torch_dispatch__(
             self, func: Any, types: Any, args: Any = (), kwargs: Any = None
         ) -> Any:
-            seen(str(getattr(func, "__name__", "")), stack)
+            schema = getattr(func, "_schema", None)
+            seen(str(schema.name) if schema is not None else str(func), stack)
             return func(*args, **(kwargs or {}))
 
     guard = contextlib.suppress(Exception)

@@ -9,7 +9,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -144,6 +144,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NO_FUNCTION = re.compile(
     r"No ONNX function found for <OpOverload\(op='([^']+)', overload='([^']+)'\)>"
 )
+_TS_NAMESPACE = re.compile(r"unrecognized namespace ([\w.]+::\w+)")
 _TS_UNSUPPORTED = re.compile(r"Exporting the operator '([^']+)' to ONNX opset version (\d+)")
 _SPECIALIZED = re.compile(r"static shape of (\d+) for dimension inputs\['(\w+)'\]\.shape\[(\d+)\]")
 _SUMMARY_LINE = re.compile(r"^<class '([\w.]+)'>: (.*)$")
@@ -170,6 +171,10 @@ def _failure(exc: BaseException) -> tuple[str, str | None]:
         if found:
             op = f"{found.group(1)}.{found.group(2)}"
             return f"unsupported operator {op}: the exporter has no ONNX translation for it", op
+        found = _TS_NAMESPACE.search(text)
+        if found:
+            op = found.group(1)
+            return f"unsupported operator {op}: no ONNX symbolic is registered for it", op
         found = _TS_UNSUPPORTED.search(text)
         if found:
             op = found.group(1)
@@ -205,6 +210,7 @@ def _export_dynamo(
     names: Sequence[str],
     opset: int | None,
     external: bool,
+    custom_translations: Mapping[Any, Any] | None = None,
 ) -> None:
     import torch
 
@@ -221,6 +227,7 @@ def _export_dynamo(
             opset_version=opset,
             output_names=list(names),
             verbose=False,
+            custom_translation_table=dict(custom_translations) if custom_translations else None,
         )
     assert program is not None
     program.save(str(path), external_data=external)
@@ -298,6 +305,7 @@ def export_model(
     exporter: Exporter = "auto",
     opset: int | None = None,
     reference_outputs: Any = None,
+    custom_translations: Mapping[Any, Any] | None = None,
 ) -> ExportResult:
     """Export ``module`` called with ``inputs`` (by keyword) to an ONNX file at ``path``.
 
@@ -312,6 +320,8 @@ def export_model(
         exporter: ``auto``, ``dynamo`` or ``torchscript``.
         opset: ONNX opset, or the exporter's default.
         reference_outputs: the model's outputs on ``inputs`` (to name outputs); computed if None.
+        custom_translations: ONNX translations (onnxscript functions) for custom operators, by
+            op overload, as torch.onnx.export's ``custom_translation_table`` (dynamo only).
 
     Raises:
         ExportError: every exporter tried failed; the message names each one's failure.
@@ -337,7 +347,9 @@ def export_model(
         try:
             with _quiet():
                 if which == "dynamo":
-                    _export_dynamo(module, inputs, path, names, opset, external)
+                    _export_dynamo(
+                        module, inputs, path, names, opset, external, custom_translations
+                    )
                 else:
                     _export_torchscript(module, inputs, path, names, opset)
                     if external:  # it wrote one file per weight; keep one data file
@@ -378,6 +390,13 @@ def _hint(exporter: Exporter, attempts: Sequence[ExportAttempt]) -> str:
     if exporter != "auto":
         other = "torchscript" if exporter == "dynamo" else "dynamo"
         return f"try --exporter {other}, or another --opset (e.g. --opset 18)"
+    if any(not op.startswith(("aten", "prim")) for op in ops):
+        return (
+            f"custom operator ({', '.join(sorted(ops))}): give it an ONNX translation "
+            "(torch.onnx.export's custom_translation_table for dynamo, "
+            "torch.onnx.register_custom_op_symbolic for TorchScript), or implement it with "
+            "standard torch ops"
+        )
     if ops:
         return (
             f"no exporter converts {', '.join(sorted(ops))}: try another --opset, or replace that "

@@ -84,6 +84,8 @@ class Options:
     seed: int = 0
     sizes: bool = True
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # ONNX translations for custom operators (dynamo): op overload -> onnxscript function.
+    custom_translations: Mapping[Any, Any] = field(default_factory=dict)
     weights: str | None = None
     strict_weights: bool = True
 
@@ -384,6 +386,7 @@ def run_export(
                 exporter=options.exporter,
                 opset=options.opset,
                 reference_outputs=reference,
+                custom_translations=options.custom_translations,
             )
             detail.append(exported.exporter)
         cases = make_cases(loaded.module, example, sizes=options.sizes, reference=reference)

@@ -66,3 +66,17 @@ def test_cli_export_failure_still_writes_junit(tmp_path: Path, models: Path) -> 
     assert error is not None and error.get("type") == "ExportError"
     assert "unsupported operator" in (error.get("message") or "")
     assert "hint:" in (error.text or "")
+
+
+def test_custom_operator_without_translation(tmp_path: Path) -> None:
+    from tests.models.custom_op import CustomOpModel
+
+    model = CustomOpModel().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x4")])
+    with pytest.raises(ExportError) as info:
+        export_model(model, ex, tmp_path / "m.onnx")
+    message = info.value.message
+    assert "dynamo: unsupported operator exportkit_tests.swish.default" in message
+    assert "torchscript: unsupported operator exportkit_tests::swish" in message
+    assert message.count("used in act (Act,") == 2 and "return swish(x)" in message
+    assert info.value.hint is not None and "custom_translation_table" in info.value.hint

@@ -151,3 +151,26 @@ def test_batch_frozen_into_a_shape_is_found_by_shapes(tmp_path: Path) -> None:
     assert div.check is not None
     assert div.check.findings[0] == "shape (2, 6) from onnxruntime, (1, 12) from PyTorch"
     assert "inputs of pool already differ" in div.detail
+
+
+@pytest.mark.parametrize("translation", ["wrong", "right"])
+def test_custom_op_with_a_wrong_onnx_translation(tmp_path: Path, translation: str) -> None:
+    from tests.models import custom_op
+
+    model = custom_op.Deeper().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:3x4")])
+    table = {
+        torch.ops.exportkit_tests.swish.default: custom_op.wrong_swish
+        if translation == "wrong"
+        else custom_op.right_swish
+    }
+    result = export_model(model, ex, tmp_path / "m.onnx", custom_translations=table)
+    assert result.exporter == "dynamo"
+    check = validate(model, result.path, ex)
+    if translation == "right":
+        assert check.passed and check.divergence is None
+        return
+    assert not check.passed
+    div = check.divergence
+    assert div is not None and (div.location.module, div.location.cls) == ("block.act", "Act")
+    assert div.inputs_matched is True and div.onnx_node and "Sigmoid" in div.onnx_node
