@@ -85,9 +85,11 @@ def _tensors(value: Any) -> list[np.ndarray]:
     import torch
     from torch.utils._pytree import tree_leaves
 
+    from exportkit.outputs import plain_outputs
+
     return [
         to_numpy(leaf.detach().clone())
-        for leaf in tree_leaves(value)
+        for leaf in tree_leaves(plain_outputs(value))
         if isinstance(leaf, torch.Tensor)
     ]
 
@@ -506,8 +508,10 @@ def localize(
     """Name the first PyTorch module where the ONNX file at ``path`` departs from ``model``.
 
     Uses the first failed trial whose outputs could be compared; else the first where
-    onnxruntime failed on a node. Localize on the file as exported: simplifiers drop the
-    metadata that ties nodes to modules.
+    onnxruntime failed on a node; else one where PyTorch itself failed. Nodes are tied to modules
+    by dynamo's metadata (which exportkit's simplify stage carries over) or TorchScript's scoped
+    node names; a file with neither cannot be localized. Never raises: a failure to localize
+    is logged and gives None.
 
     Args:
         model: the eager model (the ground truth).
@@ -519,8 +523,22 @@ def localize(
     Returns:
         The divergence, or None when every check passed or no module could be tied to the graph.
     """
-    path = Path(path)
-    tolerances = tolerances or Tolerances()
+    try:
+        return _localize(model, Path(path), cases, result, tolerances or Tolerances())
+    except Exception as exc:
+        # A diagnosis, not a verdict: the mismatch is reported whether or not it can be placed.
+        logger.warning("could not locate the divergence in %s: %s", Path(path).name, exc)
+        logger.debug("localization failed", exc_info=True)
+        return None
+
+
+def _localize(
+    model: nn.Module,
+    path: Path,
+    cases: Sequence[Case],
+    result: ValidationResult,
+    tolerances: Tolerances,
+) -> Divergence | None:
     by_label = {c.label: c for c in cases}
     failed = [t for t in result.trials if not t.passed]
     for trial in failed:
