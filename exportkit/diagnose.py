@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
     from exportkit.inputs import ExampleInputs
 
-__all__ = ["Location", "classname", "forward_source", "locate_exception", "locate_op"]
+__all__ = [
+    "Location",
+    "classname",
+    "forward_source",
+    "is_user_file",
+    "locate_exception",
+    "locate_op",
+]
 
 # Frames in these folders are library code, not the user's model.
 _LIBRARY = ("/torch/", "/site-packages/", "/dist-packages/")
@@ -57,6 +64,11 @@ def forward_source(module: nn.Module) -> str | None:
 
 
 _OWN = str(__import__("pathlib").Path(__file__).parent) + "/"
+
+
+def is_user_file(file: str) -> bool:
+    """Whether a file (or ``file:line``) is the user's code, not a library's or exportkit's."""
+    return _is_user(file)
 
 
 def _is_user(file: str) -> bool:

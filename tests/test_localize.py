@@ -174,3 +174,33 @@ def test_custom_op_with_a_wrong_onnx_translation(tmp_path: Path, translation: st
     div = check.divergence
     assert div is not None and (div.location.module, div.location.cls) == ("block.act", "Act")
     assert div.inputs_matched is True and div.onnx_node and "Sigmoid" in div.onnx_node
+
+
+def test_check_localizes_a_file_exported_elsewhere(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exportkit.loading import load_model
+
+    # Written by plain torch.onnx (TorchScript, no exportkit wrapper): scopes come from node names.
+    spec = f"{models / 'diverging.py'}:BuggyBranch"
+    model = load_model(spec).module  # the weights `check` builds from the same spec
+    path = tmp_path / "elsewhere.onnx"
+    torch.onnx.export(model, (torch.randn(3, 8),), str(path), dynamo=False, input_names=["x"])
+    js = tmp_path / "r.json"
+    assert main(["check", str(path), spec, "--input", "x:3x8", "--json", str(js)]) == 1
+    assert "diverges  at blocks.2.branch (Drift" in capsys.readouterr().out
+    div = json.loads(js.read_text())["validation"]["divergence"]
+    assert div["location"]["module"] == "blocks.2.branch" and div["inputs_matched"] is True
+
+
+def test_check_says_when_the_file_holds_other_weights(tmp_path: Path, models: Path) -> None:
+    torch.manual_seed(123)  # not the weights `check` builds from the spec (seed 0)
+    other = diverging.BuggyBranch().eval()
+    path = tmp_path / "other.onnx"
+    torch.onnx.export(other, (torch.randn(3, 8),), str(path), dynamo=False, input_names=["x"])
+    js = tmp_path / "r.json"
+    spec = f"{models / 'diverging.py'}:BuggyBranch"
+    assert main(["check", str(path), spec, "--input", "x:3x8", "--json", str(js)]) == 1
+    div = json.loads(js.read_text())["validation"]["divergence"]
+    assert div["location"]["module"] == "stem.0" and div["matched"] == 0
+    assert "its weights in the file differ from the model's (stem.0.weight" in div["detail"]

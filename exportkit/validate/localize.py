@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from exportkit.diagnose import Location, classname, forward_source
+from exportkit.diagnose import Location, classname, forward_source, is_user_file
 from exportkit.validate.cases import Case, to_numpy
 from exportkit.validate.compare import OutputCheck, Tolerances, compare_arrays
 from exportkit.validate.scopes import NodeScope, node_scopes
@@ -61,11 +61,23 @@ class Divergence:
     unmapped: tuple[str, ...] = field(default=())
 
 
-def _location(model: nn.Module, path: str, scope: NodeScope | None = None) -> Location:
+def _location(
+    model: nn.Module,
+    path: str,
+    scope: NodeScope | None = None,
+    scopes: Sequence[NodeScope | None] = (),
+) -> Location:
+    """The module at ``path``; its source line from ``scope``, else where its forward is
+    defined, or, for a library class (``nn.Linear``), the user's line that calls it."""
     module = model.get_submodule(path) if path else model
     if scope is not None and scope.source:
         return Location(path, classname(module), scope.source, scope.code)
-    return Location(path, classname(module), forward_source(module))
+    source = forward_source(module)
+    if source is None or not is_user_file(source):
+        call = next((s for s in scopes if s is not None and s.module == path and s.source), None)
+        if call is not None and call.source:
+            return Location(path, classname(module), call.source, call.code)
+    return Location(path, classname(module), source)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,7 +419,7 @@ def _divergence(
             own = _own_line(blame, bounds, scopes)
             if blame.culprit == call.path:
                 own = failing_scope
-            loc = _location(model, blame.culprit, own)
+            loc = _location(model, blame.culprit, own, scopes)
             detail = _failure_detail(loc, blame, failing_text or "", error)
             return Divergence(
                 kind="onnxruntime error",
@@ -436,12 +448,16 @@ def _divergence(
         check, value = blame.bad_input if blame.culprit != call.path and blame.bad_input else bad
         made = bounds.producer.get(value)
         out_node = proto.graph.node[made] if made is not None else None
-        loc = _location(model, blame.culprit, _own_line(blame, bounds, scopes))
+        loc = _location(model, blame.culprit, _own_line(blame, bounds, scopes), scopes)
+        detail = _values_detail(loc, blame, call.path, check)
+        stale = _stale_weights(model, blame.culprit, proto, path.parent)
+        if blame.culprit == call.path and stale:
+            detail += f"; its weights in the file differ from the model's ({stale})"
         return Divergence(
             kind="values",
             trial=case.label,
             location=loc,
-            detail=_values_detail(loc, blame, call.path, check),
+            detail=detail,
             check=check,
             onnx_node=f"{out_node.name} ({out_node.op_type})" if out_node is not None else None,
             onnx_values=(value,),
@@ -463,6 +479,31 @@ def _divergence(
             compared=compared,
             unmapped=tuple(unmapped),
         )
+    return None
+
+
+def _stale_weights(model: nn.Module, path: str, proto: onnx.ModelProto, folder: Path) -> str | None:
+    """Whether the file holds other values than the module's own parameters (same names), as
+    when a file was exported from other weights; reads only those initializers."""
+    import numpy as np
+    from onnx import numpy_helper
+    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
+
+    module = model.get_submodule(path) if path else model
+    params = {
+        f"{path}.{name}" if path else name: p for name, p in module.named_parameters(recurse=False)
+    }
+    for tensor in proto.graph.initializer:
+        param = params.get(tensor.name)
+        if param is None:
+            continue
+        if uses_external_data(tensor):
+            tensor = type(tensor).FromString(tensor.SerializeToString())
+            load_external_data_for_tensor(tensor, str(folder))
+        stored = numpy_helper.to_array(tensor)
+        mine = to_numpy(param.detach())
+        if stored.shape == mine.shape and not np.allclose(stored, mine, rtol=1e-5, atol=1e-7):
+            return f"{tensor.name}: max abs diff {float(np.abs(stored - mine).max()):.3g}"
     return None
 
 
