@@ -8,6 +8,7 @@ Where an exporter or simplifier gets a real model wrong, the test asserts that e
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -342,3 +343,90 @@ def test_onnxsim_freezing_lstm_sequence_is_discarded(tmp_path: Path) -> None:
     assert "simplified file fails" in (report.simplify.reason or "")
     assert "{-1,12,5}" in (report.simplify.reason or "")
     assert report.passed and report.output == tmp_path / "lstm.onnx"
+
+
+@dataclass(frozen=True)
+class HfFolder:
+    """An ``hf:FOLDER`` export through the CLI: inputs come from the config, none are given."""
+
+    name: str
+    dynamic: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+TEXT_CLI = ("batch", "input_ids:1=seq", "attention_mask:1=seq")
+HF_FOLDERS = [
+    HfFolder("gpt-neox", TEXT_CLI, ("logits",)),
+    HfFolder("phi", TEXT_CLI, ("logits",)),
+    HfFolder("opt", TEXT_CLI, ("logits",)),
+    HfFolder("electra", (*TEXT_CLI, "token_type_ids:1=seq"), ("logits",)),
+    HfFolder("deberta-v2", TEXT_CLI, ("last_hidden_state",)),
+    HfFolder("hubert", ("batch", "input_values:1=samples"), ("last_hidden_state",)),
+    HfFolder(
+        "marian",
+        ("batch", "input_ids:1=source", "attention_mask:1=source", "decoder_input_ids:1=target"),
+        ("logits", "encoder_last_hidden_state"),
+    ),
+]
+
+
+def _cli_export(name: str, dynamic: tuple[str, ...], tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    from exportkit.cli import main
+    from tests.corpus.hf_models import configs
+
+    folder = tmp_path / name
+    configs()[name].save_pretrained(folder)
+    out, js = tmp_path / "out" / f"{name}.onnx", tmp_path / f"{name}.json"
+    argv = ["export", f"hf:{folder}", "-o", str(out), "--json", str(js)]
+    for d in dynamic:
+        argv += ["--dynamic", d]
+    code = main(argv)
+    return code, json.loads(js.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", [pytest.param(a, id=a.name) for a in HF_FOLDERS])
+def test_hf_config_folder_exports_through_the_cli(
+    arch: HfFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _cli_export(arch.name, arch.dynamic, tmp_path)
+    failures = [t for t in report["validation"]["trials"] if t.get("error")]
+    assert code == 0, (capsys.readouterr().out[-2000:], failures)
+    assert report["passed"] and report["export"]["exporter"] == "dynamo"
+    assert tuple(report["export"]["output_names"]) == arch.outputs
+    assert not report["export"]["frozen_dims"]
+    dynamic = {i["name"]: i["dynamic"] for i in report["inputs"]}
+    assert all(dynamic[d.split(":")[0]] for d in arch.dynamic if ":" in d)
+    labels = [t["label"] for t in report["validation"]["trials"]]
+    assert any(label.startswith("batch=1,") for label in labels), labels
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "broken_at", "error"),
+    [
+        # Position embeddings interpolated to the image size: the graph keeps the example's
+        # 16 + 1 tokens, and an 8x8 image (1 + 1 tokens) cannot be added to them.
+        (
+            "dinov2",
+            "batch=1, height=8, width=8",
+            "Attempting to broadcast an axis by a dimension other than 1. 2 by 17",
+        ),
+        # TensorFlow-style "same" padding is computed from the input size; the exported graph
+        # pads a 1x1 image wrongly and a 3x3 Conv gets a 1x1 input, where PyTorch runs.
+        ("mobilenet-v2", "batch=1, height=1, width=1", "Invalid input shape: {1,1}"),
+    ],
+)
+def test_image_size_bugs_in_exported_vision_models_are_caught(
+    name: str, broken_at: str, error: str, tmp_path: Path
+) -> None:
+    """Real exporter bugs on dynamic image sizes: the inputs stay symbolic, the file loads and
+    passes at the export size; exportkit fails it and says at which size and why."""
+    hw = ("batch", "pixel_values:2=height", "pixel_values:3=width")
+    code, report = _cli_export(name, hw, tmp_path)
+    assert code == 1 and not report["passed"]
+    assert not report["export"]["frozen_dims"]
+    trials = {t["label"]: t for t in report["validation"]["trials"]}
+    assert trials["export inputs"]["error"] is None
+    failed = next(t for label, t in trials.items() if label.startswith(broken_at))
+    assert error in (failed["error"] or "")

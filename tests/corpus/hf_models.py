@@ -233,3 +233,88 @@ def wav2vec2() -> nn.Module:
         **VISION,
     )
     return tf.Wav2Vec2Model(config)
+
+
+def configs() -> dict[str, tf.PretrainedConfig]:
+    """Tiny configs for ``exportkit export hf:FOLDER`` (each names its class in architectures)."""
+    small = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+    made = {
+        "gpt-neox": tf.GPTNeoXConfig(
+            vocab_size=VOCAB, num_hidden_layers=2, max_position_embeddings=64, **small, **TOKENS
+        ),
+        "phi": tf.PhiConfig(
+            vocab_size=VOCAB, num_hidden_layers=2, max_position_embeddings=64, **small, **TOKENS
+        ),
+        "opt": tf.OPTConfig(
+            vocab_size=VOCAB,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            ffn_dim=64,
+            word_embed_proj_dim=32,
+            max_position_embeddings=64,
+            **TOKENS,
+        ),
+        "electra": tf.ElectraConfig(
+            vocab_size=VOCAB,
+            embedding_size=16,
+            num_hidden_layers=2,
+            max_position_embeddings=64,
+            num_labels=2,
+            **small,
+            **TOKENS,
+        ),
+        "deberta-v2": tf.DebertaV2Config(
+            vocab_size=VOCAB, num_hidden_layers=2, max_position_embeddings=64, **small, **TOKENS
+        ),
+        "dinov2": tf.Dinov2Config(
+            image_size=32,
+            patch_size=8,
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=2,
+            mlp_ratio=2,
+        ),
+        "mobilenet-v2": tf.MobileNetV2Config(image_size=32, depth_multiplier=0.25, num_labels=4),
+        "hubert": tf.HubertConfig(
+            vocab_size=32,
+            conv_dim=(8, 8),
+            conv_stride=(5, 2),
+            conv_kernel=(10, 3),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+            num_hidden_layers=2,
+            **small,
+        ),
+        "marian": tf.MarianConfig(
+            vocab_size=VOCAB,
+            d_model=32,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=64,
+            decoder_start_token_id=0,
+            **TOKENS,
+        ),
+    }
+    classes = {
+        "gpt-neox": "GPTNeoXForCausalLM",
+        "phi": "PhiForCausalLM",
+        "opt": "OPTForCausalLM",
+        "electra": "ElectraForSequenceClassification",
+        "deberta-v2": "DebertaV2Model",
+        "dinov2": "Dinov2Model",
+        "mobilenet-v2": "MobileNetV2ForImageClassification",
+        "hubert": "HubertModel",
+        "marian": "MarianMTModel",
+    }
+    out = {}
+    for name, cls in classes.items():
+        config = made[name]
+        assert config is not None
+        config.architectures = [cls]
+        out[name] = config
+    return out
