@@ -58,3 +58,11 @@ def test_no_simplified_file() -> None:
     parity = three_way(GOOD, None, why_none="--simplifier none")
     assert (parity.simplified, parity.drift, parity.kept) == (None, "none", "exported")
     assert parity.reason == "--simplifier none"
+
+
+def test_sizes_where_pytorch_itself_fails_are_not_an_export_drift() -> None:
+    ok = (OutputCheck("logits", (2,), "float32", 1e-4, 1e-3, True),)
+    fails = Trial("batch=1", {"x": (1,)}, (), "PyTorch itself fails at batch=1", True)
+    raw = ValidationResult(Path("m.onnx"), (Trial("export inputs", {"x": (2,)}, ok), fails), 0.0)
+    assert three_way(raw, None).drift == "model"
+    assert three_way(raw, raw).drift == "model" and three_way(raw, raw).kept == "simplified"

@@ -9,12 +9,15 @@ from exportkit.validate.check import ValidationResult
 
 __all__ = ["Parity", "three_way"]
 
-Drift = Literal["none", "exporter", "simplifier", "exporter and simplifier"]
+Drift = Literal["none", "model", "exporter", "simplifier", "exporter and simplifier"]
 
 
 @dataclass(frozen=True)
 class Parity:
     """Which file matches PyTorch, which step caused a drift, and which file was kept and why.
+
+    ``drift`` is ``model`` when the only failures are sizes where PyTorch itself fails (the
+    dims asked to be dynamic are not): no export could match there.
 
     ``simplified`` is None when no simplified file was validated (``--simplifier none``, or the
     simplifier failed). ``new_failures`` lists the ``trial: output`` checks that only the
@@ -33,7 +36,9 @@ def _failures(result: ValidationResult) -> dict[str, str]:
     """``trial: output`` -> a short why, for every failed check and every failed trial."""
     out: dict[str, str] = {}
     for trial in result.trials:
-        if trial.error:
+        if trial.pytorch_failed:
+            out[f"{trial.label}: (PyTorch)"] = trial.error or ""
+        elif trial.error:
             out[f"{trial.label}: (run)"] = trial.error
         for check in trial.outputs:
             if not check.passed:
@@ -51,19 +56,21 @@ def three_way(
         simplified: the simplified file's validation, or None when there is none.
         why_none: why there is no simplified file (shown as the reason).
     """
+    before = _failures(raw)
+    exporter = any(not k.endswith(": (PyTorch)") for k in before)
+    blame: Drift = "exporter" if exporter else "model" if before else "none"
     if simplified is None:
-        drift: Drift = "none" if raw.passed else "exporter"
-        return Parity(raw.passed, None, drift, "exported", why_none or "not simplified")
-    before, after = _failures(raw), _failures(simplified)
+        return Parity(raw.passed, None, blame, "exported", why_none or "not simplified")
+    after = _failures(simplified)
     new = tuple(k for k in after if k not in before)
-    if not raw.passed and new:
-        drift = "exporter and simplifier"
-    elif not raw.passed:
+    if exporter and new:
+        drift: Drift = "exporter and simplifier"
+    elif exporter:
         drift = "exporter"
     elif new:
         drift = "simplifier"
     else:
-        drift = "none"
+        drift = blame  # "model" or "none"
     if new:
         shown = "; ".join(f"{k} ({after[k]})" for k in new[:3])
         more = f" and {len(new) - 3} more" if len(new) > 3 else ""
