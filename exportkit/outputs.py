@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 __all__ = ["plain_outputs", "register_output_dataclasses"]
+
+logger = logging.getLogger(__name__)
 
 
 def _unregistered_dataclass(value: Any) -> bool:
@@ -52,4 +55,7 @@ def register_output_dataclasses(outputs: Any) -> None:
     import torch
 
     for cls in _dataclass_types(outputs, set()):
-        torch.export.register_dataclass(cls)
+        try:
+            torch.export.register_dataclass(cls)
+        except Exception as exc:  # e.g. fields with init=False; the exporter will say so itself
+            logger.info("cannot register output dataclass %s: %s", cls.__name__, exc)

@@ -116,3 +116,16 @@ def test_the_drifting_module_is_named(
     assert div is not None and div.kind == "values"
     assert div.location.module == target, div.detail
     assert div.inputs_matched is True and div.matched > 0
+
+
+def test_module_called_in_a_loop(tmp_path: Path) -> None:
+    # An LSTMCell stepped four times hands its state from call to call inside one shared scope;
+    # the drifting output layer (also called four times) must still be the one named.
+    model = recurrent.LSTMCellLoop().eval()
+    ex = make_inputs(model, [InputSpec.parse("x:2x6")])
+    _drift_inside(model.out)
+    result = export_model(model, ex, tmp_path / "m.onnx")
+    check = validate(model, result.path, ex, sizes=False)
+    div = check.divergence
+    assert div is not None and div.location.module == "out" and div.inputs_matched is True
+    assert div.location.code == "inp = self.out(h)"

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,18 +294,31 @@ class _Blame:
     bad_input: tuple[OutputCheck, str] | None
 
 
+def _first_bad(
+    known: Sequence[tuple[OutputCheck, str]], repeated: bool
+) -> tuple[OutputCheck, str] | None:
+    """The first failed comparison; for a repeated module, only when none matched."""
+    bad = next((v for v in known if not v[0].passed), None)
+    if repeated and any(v[0].passed for v in known):
+        return None
+    return bad
+
+
 def _blame(
     call: _Call,
     recorded: Sequence[_Call],
     bounds: _Boundary,
     actual: Mapping[str, np.ndarray],
     tol: Tolerances,
+    repeated: set[str],
 ) -> _Blame:
     """``call`` itself when its inputs matched; else the innermost caller whose inputs did."""
 
     def first_bad(c: _Call) -> tuple[bool | None, tuple[OutputCheck, str] | None]:
-        known = _verdicts("input", c.inputs, bounds.inputs.get(c.path, ()), actual, tol)
-        bad = next((v for v in known if not v[0].passed), None)
+        # Constant inputs (zero initial states) are often folded into the graph: not comparable.
+        varying = [a for a in c.inputs if a.size > 1 and not (a == a.flat[0]).all()]
+        known = _verdicts("input", varying, bounds.inputs.get(c.path, ()), actual, tol)
+        bad = _first_bad(known, c.path in repeated)
         return (bad is None if known else None), bad
 
     inputs_ok, bad_input = first_bad(call)
@@ -403,11 +417,15 @@ def _divergence(
     failing_scope = scopes[index] if index is not None else None
     failing_text = f"{node.name} ({node.op_type})" if node is not None else None
     drop = _descendants(proto, index) if index is not None else set()
+    recorded = _eager_calls(model, case)
+    calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
+    # A module called more than once (an LSTM cell stepped in a loop) shares one scope: what
+    # one call hands the next stays inside it, so some of its values have no ONNX counterpart.
+    # Such a call diverges only when none of its outputs (inputs) match.
+    repeated = {p for p, n in Counter(c.path for c in calls).items() if n > 1}
     actual = _run_debug(path, proto, bounds, case, drop)
     if actual is None:
         return None
-    recorded = _eager_calls(model, case)
-    calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
     # Intermediates are judged with the global tolerances (per-output ones name model outputs).
     tol = Tolerances(tolerances.atol, tolerances.rtol)
     matched = compared = 0
@@ -415,7 +433,7 @@ def _divergence(
     for call in calls:
         known = _verdicts(call.path, call.outputs, bounds.outputs.get(call.path, ()), actual, tol)
         if not known and failing_scope is not None and call.path == failing_scope.module:
-            blame = _blame(call, recorded, bounds, actual, tol)
+            blame = _blame(call, recorded, bounds, actual, tol, repeated)
             own = _own_line(blame, bounds, scopes)
             if blame.culprit == call.path:
                 own = failing_scope
@@ -439,11 +457,11 @@ def _divergence(
                 unmapped.append(call.path)
             continue
         compared += 1
-        bad = next((v for v in known if not v[0].passed), None)
+        bad = _first_bad(known, call.path in repeated)
         if bad is None:
             matched += 1
             continue
-        blame = _blame(call, recorded, bounds, actual, tol)
+        blame = _blame(call, recorded, bounds, actual, tol, repeated)
         # Blamed on a caller's own code: the value it made that already differs says most.
         check, value = blame.bad_input if blame.culprit != call.path and blame.bad_input else bad
         made = bounds.producer.get(value)

@@ -130,4 +130,39 @@ def node_scopes(model: onnx.ModelProto, module_paths: Iterable[str]) -> list[Nod
             parts = node.name.split("/")[1:-1]
             scope = NodeScope(_torchscript_scope(parts[1:] if wrapped else parts, by_name))
         out.append(scope)
+    return _fill_gaps(nodes, out)
+
+
+def _common(paths: list[str]) -> str:
+    """The innermost module path that contains all of ``paths``."""
+    split = [p.split(".") if p else [] for p in paths]
+    prefix = []
+    for atoms in zip(*split):
+        if len(set(atoms)) != 1:
+            break
+        prefix.append(atoms[0])
+    return ".".join(prefix)
+
+
+def _fill_gaps(
+    nodes: list[onnx.NodeProto], scopes: list[NodeScope | None]
+) -> list[NodeScope | None]:
+    """Nodes an optimizer added without metadata (a Split of LSTM gates) go to the innermost
+    module holding the nodes around them, so they do not cut that module's scope in two."""
+    if all(s is not None for s in scopes) or not any(s is not None for s in scopes):
+        return scopes
+    made = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    used: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for v in n.input:
+            used.setdefault(v, []).append(i)
+    out = list(scopes)
+    for i, node in enumerate(nodes):
+        if out[i] is not None:
+            continue
+        around = [made[v] for v in node.input if v in made]
+        around += [j for o in node.output for j in used.get(o, ())]
+        near = [scopes[j].module for j in around if scopes[j] is not None]  # type: ignore[union-attr]
+        if near:
+            out[i] = NodeScope(_common(near))
     return out
