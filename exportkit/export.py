@@ -211,7 +211,8 @@ def _export_dynamo(
     opset: int | None,
     external: bool,
     custom_translations: Mapping[Any, Any] | None = None,
-) -> None:
+) -> onnx.ModelProto:
+    """Export with torch.onnx (dynamo); returns the written file's interface (no weights)."""
     import torch
 
     dynamic_shapes = {n: dict(inputs.dynamic.get(n, {})) or None for n in inputs.tensors}
@@ -231,6 +232,21 @@ def _export_dynamo(
         )
     assert program is not None
     program.save(str(path), external_data=external)
+    return _interface(program.model)
+
+
+def _interface(model: Any) -> onnx.ModelProto:
+    """The inputs, outputs and opsets of an exported onnx_ir model, without its weights: reading
+    them back from the file would parse every embedded weight again (half a second at 400 MB)."""
+    import onnx
+    from onnx_ir import serde
+
+    proto = onnx.ModelProto()
+    proto.graph.input.extend(serde.serialize_value(v) for v in model.graph.inputs)
+    proto.graph.output.extend(serde.serialize_value(v) for v in model.graph.outputs)
+    for domain, version in model.opset_imports.items():
+        proto.opset_import.add(domain=domain, version=version)
+    return proto
 
 
 def _keyword_wrapper(module: nn.Module, names: Sequence[str]) -> nn.Module:
@@ -344,10 +360,11 @@ def export_model(
     attempts: list[ExportAttempt] = []
     for which in order:
         start = time.perf_counter()
+        interface: onnx.ModelProto | None = None
         try:
             with _quiet():
                 if which == "dynamo":
-                    _export_dynamo(
+                    interface = _export_dynamo(
                         module, inputs, path, names, opset, external, custom_translations
                     )
                 else:
@@ -363,7 +380,7 @@ def export_model(
                 stale.unlink()
             continue
         attempts.append(ExportAttempt(which, True, time.perf_counter() - start))
-        return _result(path, before, which, attempts, opset, inputs, names, external)
+        return _result(path, before, which, attempts, opset, inputs, interface)
     raise ExportError(f"export failed: {_detail(attempts)}", hint=_hint(exporter, attempts))
 
 
@@ -413,12 +430,12 @@ def _result(
     attempts: Sequence[ExportAttempt],
     opset: int | None,
     inputs: ExampleInputs,
-    names: Sequence[str],
-    external: bool,
+    interface: onnx.ModelProto | None,
 ) -> ExportResult:
+    """What was written; ``interface`` (inputs, outputs, opsets) is read from the file if None."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)  # parsed once: may embed ~1 GB
+    model = interface or onnx.load(str(path), load_external_data=False)
     default = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     files = _companions(path, before)
     return ExportResult(

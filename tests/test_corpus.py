@@ -75,6 +75,7 @@ IDS_DYN = ("batch", "input_ids:1=seq")
 PIXELS_HW = ("batch", "pixel_values:2=height", "pixel_values:3=width")
 HIDDEN = ("last_hidden_state", "pooler_output")
 VOCAB = 96
+SPEC_TEXT = [f"input_ids:2x8:int64:[3,{VOCAB})", "attention_mask:2x8:int64:[1,2)"]
 
 ARCHS = [
     # transformers: encoders, decoders, encoder-decoders, vision, audio. Causal decoders get no
@@ -82,8 +83,9 @@ ARCHS = [
     # all masked (left padding) is garbage that SDPA and onnxruntime fill differently.
     Arch("bert", _hf("bert"), _text(VOCAB), TEXT_DYN, HIDDEN),
     Arch("bert-classifier", _hf("bert_classifier"), _text(VOCAB), TEXT_DYN, ("logits",)),
-    Arch("distilbert", _hf("distilbert"), _text(VOCAB), TEXT_DYN, ("last_hidden_state",)),
-    Arch("roberta", _hf("roberta"), _text(VOCAB), TEXT_DYN, HIDDEN),
+    # --input specs with value ranges: ids in [3, 96), a mask of ones.
+    Arch("distilbert", _hf("distilbert"), SPEC_TEXT, TEXT_DYN, ("last_hidden_state",)),
+    Arch("roberta", _hf("roberta"), SPEC_TEXT, TEXT_DYN, HIDDEN),
     Arch("albert", _hf("albert"), _text(VOCAB), TEXT_DYN, HIDDEN),
     Arch("gpt2-lm", _hf("gpt2"), _text(VOCAB, mask=False), IDS_DYN, ("logits",)),
     Arch("llama", _hf("llama"), _text(VOCAB, mask=False), IDS_DYN, ("last_hidden_state",)),
@@ -271,6 +273,9 @@ def test_corpus_is_broad() -> None:
     third_party = [a for a in ARCHS if a.build.__qualname__.startswith("_hf")]
     assert len(ARCHS) >= 15 and len(third_party) >= 15
     assert len({a.id for a in ARCHS}) == len(ARCHS)
+    from tests.corpus.hf_models import configs
+
+    assert {f.name for f in HF_FOLDERS} < set(configs())
 
 
 # Real models that an exporter or a simplifier gets wrong: exportkit must say so.
