@@ -1,7 +1,9 @@
 """Parity of an ONNX file with the eager PyTorch model, on onnxruntime (CPU), at several sizes.
 
 ``cases`` builds the inputs and the ground truth, ``compare`` judges one output, ``check`` runs a
-file through onnxruntime, and ``localize`` names the first module where a wrong export diverges.
+file through onnxruntime, ``parity`` weighs the raw export against the simplified one, and
+``localize`` names the first module where a wrong export diverges: ``eager`` records each module
+call in PyTorch, ``scopes`` ties ONNX nodes to modules, ``probe`` reads their values from a copy.
 """
 
 from __future__ import annotations

@@ -7,20 +7,19 @@ outputs of a temporary copy, and compared in the order PyTorch finished computin
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
-import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from exportkit.diagnose import Location, classname, forward_source, is_user_file
 from exportkit.validate.cases import Case, to_numpy
 from exportkit.validate.compare import OutputCheck, Tolerances, compare_arrays
+from exportkit.validate.eager import Call, eager_calls
+from exportkit.validate.probe import Boundary, boundaries, descendants, run_probe
 from exportkit.validate.scopes import NodeScope, node_scopes
 
 if TYPE_CHECKING:
@@ -79,164 +78,6 @@ def _location(
         if call is not None and call.source:
             return Location(path, classname(module), call.source, call.code)
     return Location(path, classname(module), source)
-
-
-# ----------------------------------------------------------------------------------------------
-# Eager side: every module call's inputs and outputs, in the order PyTorch finished them.
-
-
-@dataclass
-class _Call:
-    path: str
-    parent: int | None
-    inputs: list[np.ndarray]
-    outputs: list[np.ndarray] = field(default_factory=list)
-    done: int = -1
-
-
-def _tensors(value: Any) -> list[np.ndarray]:
-    import torch
-    from torch.utils._pytree import tree_leaves
-
-    from exportkit.outputs import plain_outputs
-
-    return [
-        to_numpy(leaf.detach().clone())
-        for leaf in tree_leaves(plain_outputs(value))
-        if isinstance(leaf, torch.Tensor)
-    ]
-
-
-@contextlib.contextmanager
-def _recording(model: nn.Module) -> Iterator[list[_Call]]:
-    calls: list[_Call] = []
-    stack: list[int] = []
-    counter = [0]
-    handles = []
-
-    def pre(path: str) -> Any:
-        def hook(_m: Any, args: Any, kwargs: Any) -> None:
-            calls.append(_Call(path, stack[-1] if stack else None, _tensors((args, kwargs))))
-            stack.append(len(calls) - 1)
-
-        return hook
-
-    def post(_m: Any, _args: Any, _kwargs: Any, output: Any) -> None:
-        index = stack.pop()
-        calls[index].outputs = _tensors(output)
-        calls[index].done = counter[0]
-        counter[0] += 1
-
-    for path, sub in model.named_modules():
-        handles.append(sub.register_forward_pre_hook(pre(path), with_kwargs=True))
-        handles.append(sub.register_forward_hook(post, with_kwargs=True))
-    try:
-        yield calls
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _eager_calls(model: nn.Module, case: Case) -> list[_Call]:
-    import torch
-
-    with _recording(model) as calls, torch.no_grad():
-        model(**case.inputs.tensors)
-    return calls
-
-
-# ----------------------------------------------------------------------------------------------
-# ONNX side: each module's boundary values, exposed as graph outputs of a temporary copy.
-
-
-@dataclass(frozen=True)
-class _Boundary:
-    outputs: Mapping[str, tuple[str, ...]]  # module path -> values leaving its scope
-    inputs: Mapping[str, tuple[str, ...]]  # module path -> values entering its scope
-    producer: Mapping[str, int]  # value -> node index
-
-
-def _within(path: str, scope: str) -> bool:
-    return not scope or path == scope or path.startswith(scope + ".")
-
-
-def _ancestors(path: str) -> list[str]:
-    atoms = path.split(".") if path else []
-    return ["", *(".".join(atoms[: i + 1]) for i in range(len(atoms)))]
-
-
-def _boundaries(model: onnx.ModelProto, scopes: Sequence[NodeScope | None]) -> _Boundary:
-    graph = model.graph
-    constants = {t.name for t in graph.initializer}
-    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
-    producer: dict[str, int] = {}
-    consumers: dict[str, list[int]] = {}
-    for i, node in enumerate(graph.node):
-        for o in node.output:
-            if o:
-                producer[o] = i
-        for v in node.input:
-            if v and v not in constants:
-                consumers.setdefault(v, []).append(i)
-    graph_outputs = {o.name for o in graph.output}
-    outs: dict[str, list[str]] = {}
-    ins: dict[str, list[str]] = {}
-    for o in graph_outputs:
-        consumers.setdefault(o, [])
-    for value, users in consumers.items():
-        made = producer.get(value)
-        src = scopes[made] if made is not None else None
-        user_scopes = [scopes[u] for u in users]
-        if src is not None and value not in constants:
-            for anc in _ancestors(src.module):
-                leaves = value in graph_outputs or any(
-                    s is None or not _within(s.module, anc) for s in user_scopes
-                )
-                if leaves and value not in outs.setdefault(anc, []):
-                    outs[anc].append(value)
-        for s in user_scopes:
-            if s is None:
-                continue
-            for anc in _ancestors(s.module):
-                entering = src is None or not _within(src.module, anc)
-                if entering and value not in ins.setdefault(anc, []):
-                    ins[anc].append(value)
-    return _Boundary(
-        {k: tuple(v) for k, v in outs.items()}, {k: tuple(v) for k, v in ins.items()}, producer
-    )
-
-
-@contextlib.contextmanager
-def _debug_session(path: Path, model: onnx.ModelProto, values: Sequence[str]) -> Iterator[Any]:
-    """A session on a copy of ``model`` that also outputs ``values``; beside ``path`` so that
-    external data resolves, else in a temporary folder with the weights loaded."""
-    import onnx
-
-    from exportkit.validate.check import session
-
-    have = {o.name for o in model.graph.output}
-    for v in values:
-        if v not in have:
-            model.graph.output.append(onnx.ValueInfoProto(name=v))
-            have.add(v)
-    try:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{path.stem}-localize-", suffix=".onnx", dir=path.parent
-        )
-    except OSError:
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx.load_external_data_for_model(model, str(path.parent))
-            target = Path(tmp) / "debug.onnx"
-            onnx.save_model(model, str(target), save_as_external_data=True, location="debug.data")
-            yield session(target)
-        return
-    target = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        yield session(target)
-    finally:
-        target.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,16 +146,16 @@ def _first_bad(
 
 
 def _blame(
-    call: _Call,
-    recorded: Sequence[_Call],
-    bounds: _Boundary,
+    call: Call,
+    recorded: Sequence[Call],
+    bounds: Boundary,
     actual: Mapping[str, np.ndarray],
     tol: Tolerances,
     repeated: set[str],
 ) -> _Blame:
     """``call`` itself when its inputs matched; else the innermost caller whose inputs did."""
 
-    def first_bad(c: _Call) -> tuple[bool | None, tuple[OutputCheck, str] | None]:
+    def first_bad(c: Call) -> tuple[bool | None, tuple[OutputCheck, str] | None]:
         # Constant inputs (zero initial states) are often folded into the graph: not comparable.
         varying = [a for a in c.inputs if a.size > 1 and not (a == a.flat[0]).all()]
         known = _verdicts("input", varying, bounds.inputs.get(c.path, ()), actual, tol)
@@ -335,7 +176,7 @@ def _blame(
 
 
 def _own_line(
-    blame: _Blame, bounds: _Boundary, scopes: Sequence[NodeScope | None]
+    blame: _Blame, bounds: Boundary, scopes: Sequence[NodeScope | None]
 ) -> NodeScope | None:
     """The culprit's own node that made the first differing input (its source line, if known)."""
     if blame.culprit == blame.entry or blame.bad_input is None:
@@ -343,50 +184,6 @@ def _own_line(
     made = bounds.producer.get(blame.bad_input[1])
     own = scopes[made] if made is not None else None
     return own if own is not None and own.module == blame.culprit else None
-
-
-def _descendants(proto: onnx.ModelProto, start: int) -> set[int]:
-    """Node ``start`` and every node that reads (transitively) what it computes."""
-    tainted = set(proto.graph.node[start].output)
-    out = {start}
-    for i, node in enumerate(proto.graph.node):
-        if i > start and tainted.intersection(node.input):
-            out.add(i)
-            tainted.update(node.output)
-    return out
-
-
-def _run_debug(
-    path: Path,
-    proto: onnx.ModelProto,
-    bounds: _Boundary,
-    case: Case,
-    drop: set[int],
-) -> dict[str, np.ndarray] | None:
-    """Every boundary value on ``case``, from a copy without the nodes in ``drop``."""
-    from exportkit.validate.check import feeds_for
-
-    if drop:
-        kept = [n for i, n in enumerate(proto.graph.node) if i not in drop]
-        gone = {o for i in drop for o in proto.graph.node[i].output}
-        del proto.graph.node[:]
-        proto.graph.node.extend(kept)
-        outputs = [o for o in proto.graph.output if o.name not in gone]
-        del proto.graph.output[:]
-        proto.graph.output.extend(outputs)
-    else:
-        gone = set()
-    values = {v for vs in (*bounds.outputs.values(), *bounds.inputs.values()) for v in vs}
-    with _debug_session(path, proto, sorted(values - gone)) as sess:
-        feeds = feeds_for(sess, case.inputs)
-        if isinstance(feeds, str):
-            return None
-        names = [o.name for o in sess.get_outputs()]
-        try:
-            return dict(zip(names, sess.run(None, feeds)))
-        except Exception as exc:
-            logger.info("cannot run the localization copy of %s: %s", path.name, exc)
-            return None
 
 
 def _divergence(
@@ -409,21 +206,21 @@ def _divergence(
     if not any(s is not None for s in scopes):
         logger.info("no module scopes in %s: cannot localize", path.name)
         return None
-    bounds = _boundaries(proto, scopes)
+    bounds = boundaries(proto, scopes)
     index = next((i for i, n in enumerate(proto.graph.node) if n.name == failing), None)
     if failing is not None and index is None:
         return None
     node = proto.graph.node[index] if index is not None else None
     failing_scope = scopes[index] if index is not None else None
     failing_text = f"{node.name} ({node.op_type})" if node is not None else None
-    drop = _descendants(proto, index) if index is not None else set()
-    recorded = _eager_calls(model, case)
+    drop = descendants(proto, index) if index is not None else set()
+    recorded = eager_calls(model, case)
     calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
     # A module called more than once (an LSTM cell stepped in a loop) shares one scope: what
     # one call hands the next stays inside it, so some of its values have no ONNX counterpart.
     # Such a call diverges only when none of its outputs (inputs) match.
     repeated = {p for p, n in Counter(c.path for c in calls).items() if n > 1}
-    actual = _run_debug(path, proto, bounds, case, drop)
+    actual = run_probe(path, proto, bounds, case, drop)
     if actual is None:
         return None
     # Intermediates are judged with the global tolerances (per-output ones name model outputs).

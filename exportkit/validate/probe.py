@@ -1,0 +1,158 @@
+"""ONNX side of localization: each module's boundary values (what enters and leaves its scope),
+exposed as extra graph outputs of a temporary copy beside the file and run on onnxruntime."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exportkit.validate.cases import Case
+from exportkit.validate.scopes import NodeScope
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+__all__ = ["Boundary", "ancestors", "boundaries", "descendants", "run_probe"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    outputs: Mapping[str, tuple[str, ...]]  # module path -> values leaving its scope
+    inputs: Mapping[str, tuple[str, ...]]  # module path -> values entering its scope
+    producer: Mapping[str, int]  # value -> node index
+
+
+def _within(path: str, scope: str) -> bool:
+    return not scope or path == scope or path.startswith(scope + ".")
+
+
+def ancestors(path: str) -> list[str]:
+    atoms = path.split(".") if path else []
+    return ["", *(".".join(atoms[: i + 1]) for i in range(len(atoms)))]
+
+
+def boundaries(model: onnx.ModelProto, scopes: Sequence[NodeScope | None]) -> Boundary:
+    graph = model.graph
+    constants = {t.name for t in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    producer: dict[str, int] = {}
+    consumers: dict[str, list[int]] = {}
+    for i, node in enumerate(graph.node):
+        for o in node.output:
+            if o:
+                producer[o] = i
+        for v in node.input:
+            if v and v not in constants:
+                consumers.setdefault(v, []).append(i)
+    graph_outputs = {o.name for o in graph.output}
+    outs: dict[str, list[str]] = {}
+    ins: dict[str, list[str]] = {}
+    for o in graph_outputs:
+        consumers.setdefault(o, [])
+    for value, users in consumers.items():
+        made = producer.get(value)
+        src = scopes[made] if made is not None else None
+        user_scopes = [scopes[u] for u in users]
+        if src is not None and value not in constants:
+            for anc in ancestors(src.module):
+                leaves = value in graph_outputs or any(
+                    s is None or not _within(s.module, anc) for s in user_scopes
+                )
+                if leaves and value not in outs.setdefault(anc, []):
+                    outs[anc].append(value)
+        for s in user_scopes:
+            if s is None:
+                continue
+            for anc in ancestors(s.module):
+                entering = src is None or not _within(src.module, anc)
+                if entering and value not in ins.setdefault(anc, []):
+                    ins[anc].append(value)
+    return Boundary(
+        {k: tuple(v) for k, v in outs.items()}, {k: tuple(v) for k, v in ins.items()}, producer
+    )
+
+
+@contextlib.contextmanager
+def _debug_session(path: Path, model: onnx.ModelProto, values: Sequence[str]) -> Iterator[Any]:
+    """A session on a copy of ``model`` that also outputs ``values``; beside ``path`` so that
+    external data resolves, else in a temporary folder with the weights loaded."""
+    import onnx
+
+    from exportkit.validate.check import session
+
+    have = {o.name for o in model.graph.output}
+    for v in values:
+        if v not in have:
+            model.graph.output.append(onnx.ValueInfoProto(name=v))
+            have.add(v)
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.stem}-localize-", suffix=".onnx", dir=path.parent
+        )
+    except OSError:
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.load_external_data_for_model(model, str(path.parent))
+            target = Path(tmp) / "debug.onnx"
+            onnx.save_model(model, str(target), save_as_external_data=True, location="debug.data")
+            yield session(target)
+        return
+    target = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        yield session(target)
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def descendants(proto: onnx.ModelProto, start: int) -> set[int]:
+    """Node ``start`` and every node that reads (transitively) what it computes."""
+    tainted = set(proto.graph.node[start].output)
+    out = {start}
+    for i, node in enumerate(proto.graph.node):
+        if i > start and tainted.intersection(node.input):
+            out.add(i)
+            tainted.update(node.output)
+    return out
+
+
+def run_probe(
+    path: Path,
+    proto: onnx.ModelProto,
+    bounds: Boundary,
+    case: Case,
+    drop: set[int],
+) -> dict[str, np.ndarray] | None:
+    """Every boundary value on ``case``, from a copy without the nodes in ``drop``."""
+    from exportkit.validate.check import feeds_for
+
+    if drop:
+        kept = [n for i, n in enumerate(proto.graph.node) if i not in drop]
+        gone = {o for i in drop for o in proto.graph.node[i].output}
+        del proto.graph.node[:]
+        proto.graph.node.extend(kept)
+        outputs = [o for o in proto.graph.output if o.name not in gone]
+        del proto.graph.output[:]
+        proto.graph.output.extend(outputs)
+    else:
+        gone = set()
+    values = {v for vs in (*bounds.outputs.values(), *bounds.inputs.values()) for v in vs}
+    with _debug_session(path, proto, sorted(values - gone)) as sess:
+        feeds = feeds_for(sess, case.inputs)
+        if isinstance(feeds, str):
+            return None
+        names = [o.name for o in sess.get_outputs()]
+        try:
+            return dict(zip(names, sess.run(None, feeds)))
+        except Exception as exc:
+            logger.info("cannot run the localization copy of %s: %s", path.name, exc)
+            return None
