@@ -91,6 +91,30 @@ def output_names(outputs: Any) -> list[str]:
     return names
 
 
+def _check_outputs_are_tensors(module: nn.Module, outputs: Any, names: Sequence[str]) -> None:
+    """Fail early, naming the output, when forward returns an object no exporter can flatten
+    into tensors (both would fail after tracing, with pages about pytrees and JIT types).
+
+    Raises:
+        ExportError: an output leaf is neither a tensor nor a plain number.
+    """
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    from exportkit.outputs import plain_outputs
+
+    plain = (torch.Tensor, int, float, bool)
+    for name, leaf in zip(names, tree_leaves(plain_outputs(outputs))):
+        if not isinstance(leaf, plain):
+            kind = f"{type(leaf).__module__}.{type(leaf).__qualname__}"
+            raise ExportError(
+                f"{type(module).__name__}.forward returns a {kind} as output {name!r}; "
+                "ONNX outputs are tensors and no exporter can flatten that object",
+                hint="return tensors (in tuples, lists, dicts or dataclasses); a transformers "
+                "model returns its key/value cache unless its config has use_cache=False",
+            )
+
+
 @contextlib.contextmanager
 def _native_output() -> Iterator[None]:
     """Send fd 1 to a scratch file: the TorchScript exporter logs its IR graph there from C++.
@@ -353,6 +377,7 @@ def export_model(
 
     register_output_dataclasses(reference_outputs)
     names = output_names(reference_outputs)
+    _check_outputs_are_tensors(module, reference_outputs, names)
     external = _weight_bytes(module) > EXTERNAL_DATA_BYTES
     order: list[str] = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
     if exporter == "auto" and getattr(module, "torchscript_module", None) is not None:

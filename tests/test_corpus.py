@@ -435,3 +435,21 @@ def test_image_size_bugs_in_exported_vision_models_are_caught(
     assert trials["export inputs"]["error"] is None
     failed = next(t for label, t in trials.items() if label.startswith(broken_at))
     assert error in (failed["error"] or "")
+
+
+@pytest.mark.slow
+def test_a_cache_object_output_is_named_before_exporting(tmp_path: Path) -> None:
+    """A decoder left with use_cache=True returns a DynamicCache: both exporters would fail after
+    tracing with pages about pytrees and JIT types; exportkit names the output and the fix."""
+    from exportkit.errors import ExportError
+    from tests.corpus.hf_models import gpt2_with_cache
+
+    with pytest.raises(ExportError) as caught:
+        exportkit.export(
+            gpt2_with_cache(), [f"input_ids:2x8:int64:[0,{VOCAB})"], tmp_path / "m.onnx"
+        )
+    assert (
+        "returns a transformers.cache_utils.DynamicCache as output 'cache'" in caught.value.message
+    )
+    assert "use_cache=False" in caught.value.hint
+    assert not list(tmp_path.glob("*.onnx"))

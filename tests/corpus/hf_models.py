@@ -318,3 +318,12 @@ def configs() -> dict[str, tf.PretrainedConfig]:
         config.architectures = [cls]
         out[name] = config
     return out
+
+
+def gpt2_with_cache() -> nn.Module:
+    """GPT-2 as configured for generation: it also returns its key/value cache object."""
+    _seeded()
+    config = tf.GPT2Config(
+        vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=2, n_head=2, use_cache=True, **TOKENS
+    )
+    return tf.GPT2LMHeadModel(config)
