@@ -453,3 +453,20 @@ def test_a_cache_object_output_is_named_before_exporting(tmp_path: Path) -> None
     )
     assert "use_cache=False" in caught.value.hint
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_sizes_move_to_where_the_eager_model_runs(tmp_path: Path) -> None:
+    """A UNet needs sides divisible by 4 and at least 4: at 1x1 and 35x35 PyTorch itself fails,
+    so validation takes the nearest sizes it runs at, says so, and the verdict is the export's."""
+    report = exportkit.export(
+        convnets.UNet(),
+        ["x:2x3x32x32"],
+        tmp_path / "unet.onnx",
+        dynamic=["batch", "x:2=height", "x:3=width"],
+    )
+    assert report.validation is not None
+    assert [t.label for t in report.validation.trials][2:] == [
+        "batch=1, height=4, width=4 (PyTorch fails at batch=1, height=1, width=1)",
+        "batch=4, height=64, width=64 (PyTorch fails at batch=5, height=35, width=35)",
+    ]
+    assert report.passed, _failures(report)
