@@ -170,3 +170,25 @@ def test_help_explains_with_examples(command: str, capsys: pytest.CaptureFixture
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "exit codes:" in text
+
+
+def test_validation_table_names_worst_case_and_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "export",
+        "tests/models/broken.py:ExportDrift",
+        "--input",
+        "x:2x4",
+        "-o",
+        str(tmp_path / "drift.onnx"),
+        "--simplifier",
+        "none",
+    )
+    assert code == 1
+    table = out[out.index("validation  ") :]
+    header, row = table.splitlines()[1:3]
+    assert header.split()[:3] == ["output", "dtype", "max"]
+    assert row.split()[-1] == "FAIL" and "float32" in row
+    assert "FAIL export inputs [x 2x4]" in table and "out of tolerance" in table

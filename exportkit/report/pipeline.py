@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
     from exportkit.pipeline import Report
-    from exportkit.validate import Divergence, OutputCheck, Parity, ValidationResult
+    from exportkit.validate import Divergence, Parity, Trial, ValidationResult
 
 __all__ = ["render_json", "render_junit", "render_junit_error", "render_text", "to_jsonable"]
 
@@ -53,32 +53,76 @@ def _shape(shape: tuple[int, ...], dynamic: Mapping[int, str]) -> str:
     )
 
 
-def _check_line(check: OutputCheck) -> str:
-    verdict = "ok  " if check.passed else "FAIL"
-    if check.atol == 0 and check.rtol == 0:
-        stats = f"exact ({check.frac_out:.2%} differ)"
-    else:
-        stats = (
-            f"max abs {check.max_abs:.2e}  max rel {check.max_rel:.2e}  out of tol {check.frac_out:.2%}"
-            f"  (atol {check.atol:g}, rtol {check.rtol:g}; needs atol {check.atol_needed:.1e})"
-        )
-    lines = [f"  {verdict} {check.name}: {stats}"]
-    lines += [f"       ! {f}" for f in check.findings]
-    lines += [f"       ~ {w}" for w in check.warnings]
-    return "\n".join(lines)
+def _case_text(trial: Trial) -> str:
+    shapes = ", ".join(
+        f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in trial.input_shapes.items()
+    )
+    return f"{trial.label} [{shapes}]"
+
+
+def _table(rows: Sequence[Sequence[str]], numeric: Sequence[bool]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)
+        ).rstrip()
+        for r in rows
+    ]
 
 
 def render_validation(result: ValidationResult) -> str:
-    """Per trial, per output: the verdict and the statistics."""
-    lines = []
-    for trial in result.trials:
-        shapes = ", ".join(
-            f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in trial.input_shapes.items()
+    """One row per output with its worst case, then what failed in which case and why."""
+    trials = result.trials
+    cases = ", ".join(t.label for t in trials)
+    lines = [f"validation  onnxruntime vs eager PyTorch, {len(trials)} cases: {cases}"]
+    rows = [
+        [
+            "  output",
+            "dtype",
+            "max abs",
+            "max rel",
+            "mean abs",
+            "out of tol",
+            "atol",
+            "rtol",
+            "passes at atol",
+            "verdict",
+        ]
+    ]
+    for name, check in result.worst().items():
+        exact = check.atol == 0 and check.rtol == 0
+        rows.append(
+            [
+                f"  {name}",
+                check.dtype,
+                f"{check.max_abs:.2e}",
+                "" if exact else f"{check.max_rel:.2e}",
+                f"{check.mean_abs:.2e}",
+                f"{check.frac_out:.2%}",
+                "exact" if exact else f"{check.atol:g}",
+                "" if exact else f"{check.rtol:g}",
+                "" if exact else f"{check.atol_needed:.1e}",
+                "ok" if check.passed else "FAIL",
+            ]
         )
-        lines.append(f"{'pass' if trial.passed else 'FAIL'}  {trial.label}  [{shapes}]")
+    if len(rows) > 1:
+        lines += _table(rows, [False, False, True, True, True, True, True, True, True, False])
+    warned: set[tuple[str, str]] = set()
+    for trial in trials:
+        for check in trial.outputs:
+            for w in check.warnings:
+                if (check.name, w) not in warned:
+                    warned.add((check.name, w))
+                    lines.append(f"  ~ {check.name}: {w}")
+    for trial in trials:
+        if trial.passed:
+            continue
+        lines.append(f"  FAIL {_case_text(trial)}")
         if trial.error:
-            lines.append(f"  ! {trial.error}")
-        lines += [_check_line(c) for c in trial.outputs]
+            lines.append(f"       {trial.error}")
+        for check in trial.outputs:
+            for f in check.findings:
+                lines.append(f"       {check.name}: {f} (max abs {check.max_abs:.2e})")
     return "\n".join(lines)
 
 
@@ -146,11 +190,7 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
     if summary:
         lines += ["", summary.rstrip()]
     if report.validation is not None:
-        lines += [
-            "",
-            "validation (onnxruntime vs eager PyTorch)",
-            render_validation(report.validation),
-        ]
+        lines += ["", render_validation(report.validation)]
     if report.parity is not None:
         lines += ["", *render_parity(report.parity)]
     shown = []
