@@ -112,7 +112,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
         "--exporter",
         choices=("auto", "dynamo", "torchscript"),
         default="auto",
-        help="auto (default): dynamo, falling back to torchscript when it fails",
+        help="auto (default): dynamo, then torchscript when dynamo fails or writes a file that fails validation",
     )
     g.add_argument(
         "--opset",

@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from exportkit.errors import OnnxFileError, OutputPathError, SimplifyError
-from exportkit.export import Exporter, ExportResult, export_model
+from exportkit.errors import ExportError, OnnxFileError, OutputPathError, SimplifyError
+from exportkit.export import ExportAttempt, Exporter, ExportResult, export_model
 from exportkit.inputs import DynamicSpec, ExampleInputs, InputSpec, make_inputs, run_model
 from exportkit.loading import LoadedModel, load_model
 from exportkit.simplify import Simplifier, SimplifyResult, simplify_model
@@ -306,12 +306,12 @@ def _simplify_and_choose(
     stages: _Stages,
     module: nn.Module,
     raw: ExportResult,
+    raw_check: ValidationResult,
     work: Path,
     cases: Sequence[Case],
     options: Options,
 ) -> _Choice:
-    """Validate the export, simplify, validate that, and keep the simplified only if no worse."""
-    raw_check = _checked(stages, "validate", module, raw.path, cases, options)
+    """Simplify the validated export, validate that, and keep the simplified only if no worse."""
     if options.simplifier == "none":
         stages.skip("simplify", "--simplifier none")
         parity = three_way(raw_check, None, why_none="--simplifier none")
@@ -348,6 +348,78 @@ def _simplify_and_choose(
     return _Choice(simp, simp_check, raw_check, simp_check, parity)
 
 
+def _exporter_at_fault(check: ValidationResult) -> bool:
+    """The file fails somewhere the eager model itself runs: another exporter may do better."""
+    return any(not t.passed and not t.pytorch_failed for t in check.trials)
+
+
+def _failed_cases(check: ValidationResult) -> str:
+    failed = [t.label for t in check.trials if not t.passed and not t.pytorch_failed]
+    return ", ".join(failed)
+
+
+def _export_checked(
+    stages: _Stages,
+    module: nn.Module,
+    example: ExampleInputs,
+    reference: Any,
+    cases: Sequence[Case],
+    target: Path,
+    options: Options,
+) -> tuple[ExportResult, ValidationResult]:
+    """Export and validate; with ``--exporter auto``, a dynamo file that fails validation where
+    PyTorch runs is not the last word: the TorchScript exporter gets its turn, and the file that
+    passes is kept. Exporters report success on wrong numbers; the verdict decides.
+    """
+
+    def export(which: Exporter, folder: str) -> ExportResult:
+        return export_model(
+            module,
+            example,
+            target.parent / folder / target.name,
+            exporter=which,
+            opset=options.opset,
+            reference_outputs=reference,
+            custom_translations=options.custom_translations,
+        )
+
+    with stages.run("export") as detail:
+        first = export(options.exporter, "exported")
+        detail.append(first.exporter)
+    first_check = _checked(stages, "validate", module, first.path, cases, options)
+    if (
+        options.exporter != "auto"
+        or first.exporter != "dynamo"
+        or not _exporter_at_fault(first_check)
+    ):
+        return first, first_check
+    wrong = ExportAttempt(
+        "dynamo",
+        False,
+        first.attempts[-1].seconds,
+        f"wrote a file that fails validation ({_failed_cases(first_check)}); tried torchscript",
+    )
+    try:
+        with stages.run("export torchscript") as detail:
+            second = export("torchscript", "exported-torchscript")
+            detail.append("dynamo's file failed validation")
+    except ExportError as exc:
+        tried = ExportAttempt("torchscript", False, 0.0, exc.message)
+        return replace(first, attempts=(*first.attempts, tried)), first_check
+    second_check = _checked(stages, "validate torchscript", module, second.path, cases, options)
+    if second_check.passed:
+        return replace(
+            second, attempts=(*first.attempts[:-1], wrong, *second.attempts)
+        ), second_check
+    worse = ExportAttempt(
+        "torchscript",
+        False,
+        second.attempts[-1].seconds,
+        f"its file fails validation too ({_failed_cases(second_check) or 'PyTorch-side'}); kept dynamo's",
+    )
+    return replace(first, attempts=(*first.attempts, worse)), first_check
+
+
 def run_export(
     model: str | nn.Module | LoadedModel,
     inputs: InputsArg = None,
@@ -378,19 +450,13 @@ def run_export(
     _writable_folder(target)
     work = Path(tempfile.mkdtemp(prefix=f".{target.stem}-", dir=target.parent))
     try:
-        with stages.run("export") as detail:
-            exported = export_model(
-                loaded.module,
-                example,
-                work / "exported" / target.name,
-                exporter=options.exporter,
-                opset=options.opset,
-                reference_outputs=reference,
-                custom_translations=options.custom_translations,
-            )
-            detail.append(exported.exporter)
         cases = make_cases(loaded.module, example, sizes=options.sizes, reference=reference)
-        choice = _simplify_and_choose(stages, loaded.module, exported, work, cases, options)
+        exported, raw_check = _export_checked(
+            stages, loaded.module, example, reference, cases, work / target.name, options
+        )
+        choice = _simplify_and_choose(
+            stages, loaded.module, exported, raw_check, work, cases, options
+        )
         simp, final_check = choice.simplify, choice.final
         if simp is not None and simp.kept:
             files = _install(simp.files, target)

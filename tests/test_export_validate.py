@@ -117,3 +117,23 @@ def test_simplified_file_keeps_hierarchy_and_drops_option_dump(tmp_path: Path) -
         if p.key == "pkg.torch.onnx.name_scopes"
     }
     assert any("fc1" in s for s in scopes) and any("fc2" in s for s in scopes)
+
+
+def test_auto_tries_torchscript_when_dynamo_file_is_wrong(tmp_path: Path) -> None:
+    import exportkit
+    from tests.models.broken import DynamoOnlyDrift
+
+    report = exportkit.export(DynamoOnlyDrift(), ["x:3x4"], tmp_path / "m.onnx", dynamic=["batch"])
+    assert report.passed and report.export is not None
+    assert report.export.exporter == "torchscript"
+    dynamo, torchscript = report.export.attempts
+    assert (dynamo.exporter, dynamo.ok, torchscript.exporter, torchscript.ok) == (
+        "dynamo",
+        False,
+        "torchscript",
+        True,
+    )
+    assert dynamo.error is not None and "fails validation (export inputs" in dynamo.error
+    # Asked for by name, the dynamo exporter's wrong file is the verdict: exit 1, not a retry.
+    only = exportkit.export(DynamoOnlyDrift(), ["x:3x4"], tmp_path / "d.onnx", exporter="dynamo")
+    assert not only.passed and only.export is not None and only.export.exporter == "dynamo"

@@ -34,3 +34,17 @@ class ExportDrift(nn.Module):
         if torch.compiler.is_exporting() or torch.jit.is_tracing():
             y = y * 1.05
         return y
+
+
+class DynamoOnlyDrift(nn.Module):
+    """Wrong only while torch.export traces it: the dynamo file is off by 5%, TorchScript's right."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        if torch.compiler.is_exporting():
+            y = y * 1.05
+        return y
