@@ -384,14 +384,16 @@ HF_FOLDERS = [
 ]
 
 
-def _cli_export(name: str, dynamic: tuple[str, ...], tmp_path: Path) -> tuple[int, dict[str, Any]]:
+def _cli_export(
+    name: str, dynamic: tuple[str, ...], tmp_path: Path, *extra: str
+) -> tuple[int, dict[str, Any]]:
     from exportkit.cli import main
     from tests.corpus.hf_models import configs
 
     folder = tmp_path / name
     configs()[name].save_pretrained(folder)
     out, js = tmp_path / "out" / f"{name}.onnx", tmp_path / f"{name}.json"
-    argv = ["export", f"hf:{folder}", "-o", str(out), "--json", str(js)]
+    argv = ["export", f"hf:{folder}", "-o", str(out), "--json", str(js), *extra]
     for d in dynamic:
         argv += ["--dynamic", d]
     code = main(argv)
@@ -417,33 +419,46 @@ def test_hf_config_folder_exports_through_the_cli(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "broken_at", "error"),
+    ("name", "broken_at", "error", "torchscript_right"),
     [
-        # Position embeddings interpolated to the image size: the graph keeps the example's
-        # 16 + 1 tokens, and an 8x8 image (1 + 1 tokens) cannot be added to them.
+        # Position embeddings interpolated to the image size: the dynamo graph keeps the
+        # example's 16 + 1 tokens, and an 8x8 image (1 + 1 tokens) cannot be added to them.
+        # The TorchScript exporter gets this one right.
         (
             "dinov2",
             "batch=1, height=8, width=8",
             "Attempting to broadcast an axis by a dimension other than 1. 2 by 17",
+            True,
         ),
         # TensorFlow-style "same" padding is computed from the input size; the exported graph
         # pads a 1x1 image wrongly and a 3x3 Conv gets a 1x1 input, where PyTorch runs.
-        ("mobilenet-v2", "batch=1, height=1, width=1", "Invalid input shape: {1,1}"),
+        ("mobilenet-v2", "batch=1, height=1, width=1", "Invalid input shape: {1,1}", False),
     ],
 )
 def test_image_size_bugs_in_exported_vision_models_are_caught(
-    name: str, broken_at: str, error: str, tmp_path: Path
+    name: str, broken_at: str, error: str, torchscript_right: bool, tmp_path: Path
 ) -> None:
     """Real exporter bugs on dynamic image sizes: the inputs stay symbolic, the file loads and
-    passes at the export size; exportkit fails it and says at which size and why."""
+    passes at the export size; exportkit fails it and says at which size and why. With
+    --exporter auto, the TorchScript exporter then gets its turn, and wins where it is right."""
     hw = ("batch", "pixel_values:2=height", "pixel_values:3=width")
-    code, report = _cli_export(name, hw, tmp_path)
+    code, report = _cli_export(name, hw, tmp_path / "dynamo", "--exporter", "dynamo")
     assert code == 1 and not report["passed"]
     assert not report["export"]["frozen_dims"]
     trials = {t["label"]: t for t in report["validation"]["trials"]}
     assert trials["export inputs"]["error"] is None
     failed = next(t for label, t in trials.items() if label.startswith(broken_at))
     assert error in (failed["error"] or "")
+
+    code, report = _cli_export(name, hw, tmp_path / "auto")
+    dynamo, torchscript = report["export"]["attempts"]
+    assert (dynamo["exporter"], torchscript["exporter"]) == ("dynamo", "torchscript")
+    if torchscript_right:  # dynamo's wrong file lost to TorchScript's right one
+        assert code == 0 and report["passed"] and report["export"]["exporter"] == "torchscript"
+        assert not dynamo["ok"] and "fails validation" in dynamo["error"]
+    else:  # both wrong: dynamo's file is kept, and the verdict fails
+        assert code == 1 and report["export"]["exporter"] == "dynamo" and dynamo["ok"]
+        assert "fails validation too" in torchscript["error"]
 
 
 @pytest.mark.slow
