@@ -10,7 +10,7 @@ import torch
 
 from exportkit.export import export_model, output_names
 from exportkit.inputs import DynamicSpec, InputSpec, make_inputs
-from exportkit.validate import Tolerances, validate
+from exportkit.validate import Tolerances, make_cases, validate
 from tests.models.broken import ExportDrift, FixedBatch
 from tests.models.mlp import Net
 from tests.models.two_inputs import TwoInputs
@@ -38,7 +38,7 @@ def test_export_names_dynamic_and_parity(tmp_path: Path, exporter: str) -> None:
     assert not result.frozen_dims
     dims = onnx.load(str(result.path)).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims] == ["batch", "seq"]
-    check = validate(model, result.path, ex)
+    check = validate(model, result.path, make_cases(model, ex))
     assert check.passed, check
     labels = [t.label for t in check.trials]
     assert "batch=1, seq=1" in labels and "batch=5, seq=8" in labels
@@ -50,7 +50,7 @@ def test_drift_during_export_is_a_mismatch(tmp_path: Path) -> None:
     model = ExportDrift().eval()
     ex = make_inputs(model, [InputSpec.parse("x:3x4")])
     result = export_model(model, ex, tmp_path / "m.onnx", exporter="dynamo")
-    check = validate(model, result.path, ex)
+    check = validate(model, result.path, make_cases(model, ex))
     assert not check.passed
     worst = check.worst()["output"]
     assert worst.max_abs > 1e-3 and worst.frac_out > 0.5
@@ -58,7 +58,10 @@ def test_drift_during_export_is_a_mismatch(tmp_path: Path) -> None:
     assert any("out of tolerance" in f for f in worst.findings)
     # The same file passes with a tolerance loose enough, and the report says how loose.
     assert validate(
-        model, result.path, ex, tolerances=Tolerances(atol=worst.atol_needed * 1.01)
+        model,
+        result.path,
+        make_cases(model, ex),
+        tolerances=Tolerances(atol=worst.atol_needed * 1.01),
     ).passed
 
 
@@ -66,7 +69,7 @@ def test_hard_coded_batch_breaks_at_other_sizes(tmp_path: Path) -> None:
     model = FixedBatch().eval()
     ex = make_inputs(model, [InputSpec.parse("x:2x3x4")], dynamic=[DynamicSpec.parse("batch")])
     result = export_model(model, ex, tmp_path / "m.onnx")
-    check = validate(model, result.path, ex)
+    check = validate(model, result.path, make_cases(model, ex))
     assert check.trials[0].passed  # fine at the export size ...
     failed = {t.label: t.error for t in check.trials if not t.passed}
     assert set(failed) == {"batch=1", "batch=5"}  # ... and reported broken at every other size
@@ -81,7 +84,7 @@ def test_constant_and_nonfinite_outputs_are_flagged(tmp_path: Path) -> None:
     model = Head().eval()
     ex = make_inputs(model, [InputSpec.parse("x:2x4")])
     result = export_model(model, ex, tmp_path / "m.onnx")
-    check = validate(model, result.path, ex)
+    check = validate(model, result.path, make_cases(model, ex))
     zeros, logs = check.trials[0].outputs
     assert zeros.passed and any("constant" in w for w in zeros.warnings)
     assert not logs.passed and any("NaN" in f for f in logs.findings)

@@ -14,7 +14,7 @@ from torch import nn
 from exportkit.export import export_model
 from exportkit.inputs import DynamicSpec, InputSpec, make_inputs
 from exportkit.simplify import simplify_model
-from exportkit.validate import validate
+from exportkit.validate import make_cases, validate
 
 
 class Wide(nn.Module):
@@ -53,7 +53,7 @@ def test_export_writes_one_data_file(tmp_path: Path, exporter: str, external_alw
     assert result.files == (tmp_path / "m.onnx", tmp_path / "m.onnx.data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
     assert _locations(result.path) == {"m.onnx.data"}
-    assert validate(model, result.path, ex).passed
+    assert validate(model, result.path, make_cases(model, ex)).passed
 
 
 @pytest.mark.parametrize("simplifier", ["onnxsim", "onnxslim"])
@@ -72,7 +72,7 @@ def test_simplifiers_leave_big_weights_on_disk(
     assert data.samefile(tmp_path / "raw" / "m.onnx.data")
     graph = onnx.load(str(simp.path), load_external_data=False).graph
     assert {i.name for i in graph.input} == {"x"}
-    assert validate(model, simp.path, ex).passed
+    assert validate(model, simp.path, make_cases(model, ex)).passed
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from torch import nn
 
 from exportkit.export import export_model
 from exportkit.inputs import InputSpec, make_inputs
-from exportkit.validate import validate
+from exportkit.validate import make_cases, validate
 from tests.models import convnets, recurrent, structured
 from tests.test_corpus import VOCAB, _text
 
@@ -110,7 +110,7 @@ def test_the_drifting_module_is_named(
     _drift_inside(model.get_submodule(target))
     result = export_model(model, ex, tmp_path / f"{name}.onnx", exporter=exporter)  # type: ignore[arg-type]
     assert result.exporter == exporter
-    check = validate(model, result.path, ex, sizes=False)
+    check = validate(model, result.path, make_cases(model, ex, sizes=False))
     assert not check.passed
     div = check.divergence
     assert div is not None and div.kind == "values"
@@ -125,7 +125,7 @@ def test_module_called_in_a_loop(tmp_path: Path) -> None:
     ex = make_inputs(model, [InputSpec.parse("x:2x6")])
     _drift_inside(model.out)
     result = export_model(model, ex, tmp_path / "m.onnx")
-    check = validate(model, result.path, ex, sizes=False)
+    check = validate(model, result.path, make_cases(model, ex, sizes=False))
     div = check.divergence
     assert div is not None and div.location.module == "out" and div.inputs_matched is True
     assert div.location.code == "inp = self.out(h)"

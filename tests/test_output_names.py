@@ -10,7 +10,7 @@ import torch
 
 from exportkit.export import export_model
 from exportkit.inputs import InputSpec, make_inputs
-from exportkit.validate import validate
+from exportkit.validate import make_cases, validate
 from tests.models.outputs import DataclassOut, HFStyle, NestedOut
 
 CASES = [
@@ -47,6 +47,6 @@ def test_names_follow_forward_and_output_structure(
     result = export_model(model, ex, tmp_path / "m.onnx", exporter=exporter)  # type: ignore[arg-type]
     assert result.exporter == exporter
     assert (result.input_names, result.output_names) == (ins, outs)
-    check = validate(model, result.path, ex)
+    check = validate(model, result.path, make_cases(model, ex))
     assert check.passed, check
     assert [o.name for o in check.trials[0].outputs] == list(outs)

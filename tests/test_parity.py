@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exportkit.validate import OutputCheck, Trial, ValidationResult, three_way
+from exportkit.validate import OutputCheck, RunFailure, Trial, ValidationResult, three_way
 
 
 def _result(*outputs: tuple[str, str, bool], error: str | None = None) -> ValidationResult:
@@ -14,7 +14,7 @@ def _result(*outputs: tuple[str, str, bool], error: str | None = None) -> Valida
         trials.setdefault(trial, []).append(check)
     made = [Trial(label, {"x": (2,)}, tuple(checks)) for label, checks in trials.items()]
     if error:
-        made.append(Trial("batch=1", {"x": (1,)}, (), error))
+        made.append(Trial("batch=1", {"x": (1,)}, (), RunFailure("run", error)))
     return ValidationResult(Path("m.onnx"), tuple(made), 0.0)
 
 
@@ -62,7 +62,9 @@ def test_no_simplified_file() -> None:
 
 def test_sizes_where_pytorch_itself_fails_are_not_an_export_drift() -> None:
     ok = (OutputCheck("logits", (2,), "float32", 1e-4, 1e-3, True),)
-    fails = Trial("batch=1", {"x": (1,)}, (), "PyTorch itself fails at batch=1", True)
+    fails = Trial(
+        "batch=1", {"x": (1,)}, (), RunFailure("pytorch", "PyTorch itself fails at batch=1")
+    )
     raw = ValidationResult(Path("m.onnx"), (Trial("export inputs", {"x": (2,)}, ok), fails), 0.0)
     assert three_way(raw, None).drift == "model"
     assert three_way(raw, raw).drift == "model" and three_way(raw, raw).kept == "simplified"

@@ -23,7 +23,7 @@ def to_jsonable(value: Any) -> Any:
     """Dataclasses, paths, mappings and non-finite floats -> plain JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("passed", "nodes_before", "nodes_after"):
+        for name in ("passed", "nodes_before", "nodes_after", "error", "pytorch_failed"):
             attr = getattr(type(value), name, None)
             if isinstance(attr, property):
                 out[name] = to_jsonable(getattr(value, name))
@@ -128,10 +128,11 @@ def render_validation(result: ValidationResult) -> str:
 
 def render_divergence(div: Divergence) -> list[str]:
     """Where the export first departs from PyTorch, as report lines."""
-    lines = [f"diverges  at {div.location.describe()}", f"          {div.detail}"]
+    lines = [f"diverges  at {div.describe()}", f"          {div.detail}"]
     facts = [f"trial: {div.trial}"]
     if div.onnx_node:
-        facts.append(f"ONNX node: {div.onnx_node}")
+        op = f" ({div.onnx_op})" if div.onnx_op else ""
+        facts.append(f"ONNX node: {div.onnx_node}{op}")
     if div.kind == "values":
         facts.append(f"the {div.matched} modules compared before it matched")
     lines.append(f"          ({'; '.join(facts)})")

@@ -1,19 +1,23 @@
 """Parity of an ONNX file with the eager PyTorch model, on onnxruntime (CPU), at several sizes.
 
-``cases`` builds the inputs and the ground truth, ``compare`` judges one output, ``check`` runs a
-file through onnxruntime, ``parity`` weighs the raw export against the simplified one, and
-``localize`` names the first module where a wrong export diverges: ``eager`` records each module
-call in PyTorch, ``scopes`` ties ONNX nodes to modules, ``probe`` reads their values from a copy.
+``validate`` is the verb: it checks a file on the ``cases`` (``make_cases``: the inputs and the
+ground truth) and, on a mismatch, names where the file first diverges. Inside: ``compare``
+judges one output, ``session`` runs a file on onnxruntime, ``check`` runs every case,
+``parity`` weighs the raw export against the simplified one, and ``localize`` names the first
+module where a wrong export diverges (``eager`` records each module call in PyTorch, ``scopes``
+ties ONNX nodes to modules, ``probe`` reads their values from a copy). ``results`` holds the
+typed facts all of them return.
 """
 
 from __future__ import annotations
 
 from exportkit.diagnose import Location
 from exportkit.validate.cases import Case, make_cases
-from exportkit.validate.check import Trial, ValidationResult, check_onnx, validate
+from exportkit.validate.check import check_onnx, validate
 from exportkit.validate.compare import DEFAULT_TOLERANCES, OutputCheck, Tolerances
-from exportkit.validate.localize import Divergence, localize
+from exportkit.validate.localize import localize
 from exportkit.validate.parity import Parity, three_way
+from exportkit.validate.results import Divergence, RunFailure, Trial, ValidationResult
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -22,6 +26,7 @@ __all__ = [
     "Location",
     "OutputCheck",
     "Parity",
+    "RunFailure",
     "Tolerances",
     "Trial",
     "ValidationResult",

@@ -8,18 +8,18 @@ outputs of a temporary copy, and compared in the order PyTorch finished computin
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from exportkit.diagnose import Location, classname, forward_source, is_user_file
 from exportkit.validate.cases import Case, to_numpy
 from exportkit.validate.compare import OutputCheck, Tolerances, compare_arrays
 from exportkit.validate.eager import Call, eager_calls
 from exportkit.validate.probe import Boundary, boundaries, descendants, run_probe
+from exportkit.validate.results import Divergence, RunFailure, ValidationResult
 from exportkit.validate.scopes import NodeScope, node_scopes
 
 if TYPE_CHECKING:
@@ -27,38 +27,9 @@ if TYPE_CHECKING:
     import onnx
     from torch import nn
 
-    from exportkit.validate.check import ValidationResult
-
 __all__ = ["Divergence", "localize"]
 
 logger = logging.getLogger(__name__)
-
-DivergenceKind = Literal["values", "onnxruntime error", "pytorch error"]
-_ORT_NODE = re.compile(r"Name:'([^']*)'")
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first place the ONNX graph departs from eager PyTorch.
-
-    ``kind`` is ``values`` (a module's output differs beyond tolerance while its inputs matched),
-    ``onnxruntime error`` (a node failed to run) or ``pytorch error`` (the eager model itself fails
-    at a size the export was asked to support: the dim is not really dynamic). ``check`` holds the diff of the diverging
-    module output; ``onnx_values`` the graph values it was compared with; ``matched`` the
-    modules compared before it that agreed.
-    """
-
-    kind: DivergenceKind
-    trial: str
-    location: Location
-    detail: str
-    check: OutputCheck | None = None
-    onnx_node: str | None = None
-    onnx_values: tuple[str, ...] = ()
-    inputs_matched: bool | None = None
-    matched: int = 0
-    compared: int = 0
-    unmapped: tuple[str, ...] = field(default=())
 
 
 def _location(
@@ -191,12 +162,11 @@ def _divergence(
     path: Path,
     case: Case,
     tolerances: Tolerances,
-    failing: str | None = None,
-    error: str = "",
+    failure: RunFailure | None = None,
 ) -> Divergence | None:
     """The first module call whose outputs differ while its inputs match.
 
-    With ``failing`` (a node onnxruntime could not run on ``case``), that node and all it feeds
+    With ``failure`` (onnxruntime could not run a node on ``case``), that node and all it feeds
     are left out, and the module owning it is judged by its inputs.
     """
     import onnx
@@ -207,12 +177,14 @@ def _divergence(
         logger.info("no module scopes in %s: cannot localize", path.name)
         return None
     bounds = boundaries(proto, scopes)
+    failing = failure.node if failure is not None else None
     index = next((i for i, n in enumerate(proto.graph.node) if n.name == failing), None)
     if failing is not None and index is None:
         return None
     node = proto.graph.node[index] if index is not None else None
     failing_scope = scopes[index] if index is not None else None
-    failing_text = f"{node.name} ({node.op_type})" if node is not None else None
+    failing_text = f"{node.name} ({node.op_type})" if node is not None else ""
+    why = (failure.status or failure.message) if failure is not None else ""
     drop = descendants(proto, index) if index is not None else set()
     recorded = eager_calls(model, case)
     calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
@@ -235,14 +207,15 @@ def _divergence(
             if blame.culprit == call.path:
                 own = failing_scope
             loc = _location(model, blame.culprit, own, scopes)
-            detail = _failure_detail(loc, blame, failing_text or "", error)
+            detail = _failure_detail(loc, blame, failing_text, why)
             return Divergence(
                 kind="onnxruntime error",
                 trial=case.label,
                 location=loc,
                 detail=detail,
                 check=blame.bad_input[0] if blame.bad_input else None,
-                onnx_node=failing_text,
+                onnx_node=node.name if node is not None else None,
+                onnx_op=node.op_type if node is not None else None,
                 onnx_values=(blame.bad_input[1],) if blame.bad_input else (),
                 inputs_matched=blame.inputs_ok,
                 matched=matched,
@@ -274,7 +247,8 @@ def _divergence(
             location=loc,
             detail=detail,
             check=check,
-            onnx_node=f"{out_node.name} ({out_node.op_type})" if out_node is not None else None,
+            onnx_node=out_node.name if out_node is not None else None,
+            onnx_op=out_node.op_type if out_node is not None else None,
             onnx_values=(value,),
             inputs_matched=blame.inputs_ok,
             matched=matched,
@@ -288,8 +262,9 @@ def _divergence(
             kind="onnxruntime error",
             trial=case.label,
             location=loc,
-            detail=f"onnxruntime failed in node {failing_text}: {error}",
-            onnx_node=failing_text,
+            detail=f"onnxruntime failed in node {failing_text}: {why}",
+            onnx_node=node.name if node is not None else None,
+            onnx_op=node.op_type if node is not None else None,
             matched=matched,
             compared=compared,
             unmapped=tuple(unmapped),
@@ -331,8 +306,7 @@ def _diff_text(check: OutputCheck) -> str:
     )
 
 
-def _failure_detail(loc: Location, blame: _Blame, node: str, error: str) -> str:
-    why = error.rpartition("Status Message: ")[2] or error
+def _failure_detail(loc: Location, blame: _Blame, node: str, why: str) -> str:
     if blame.culprit != blame.entry and blame.bad_input is not None:
         return (
             f"onnxruntime fails in {node} ({why}) because the inputs of "
@@ -399,16 +373,15 @@ def _localize(
     failed = [t for t in result.trials if not t.passed]
     for trial in failed:
         case = by_label.get(trial.label)
-        if case is not None and trial.error is None and case.expected:
+        if case is not None and trial.failure is None and case.expected:
             found = _divergence(model, path, case, tolerances)
             if found is not None:
                 return found
     for trial in failed:
         case = by_label.get(trial.label)
-        node = _ORT_NODE.search(trial.error or "")
-        if case is not None and case.expected and node is not None:
-            error = trial.error or ""
-            found = _divergence(model, path, case, tolerances, node.group(1), error)
+        failure = trial.failure
+        if case is not None and case.expected and failure is not None and failure.node:
+            found = _divergence(model, path, case, tolerances, failure)
             if found is not None:
                 return found
     for trial in failed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from exportkit.validate.check import ValidationResult
+from exportkit.validate.results import ValidationResult
 
 __all__ = ["Parity", "three_way"]
 
@@ -32,17 +32,34 @@ class Parity:
     new_failures: tuple[str, ...] = ()
 
 
-def _failures(result: ValidationResult) -> dict[str, str]:
-    """``trial: output`` -> a short why, for every failed check and every failed trial."""
-    out: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Failure:
+    """One failed check: a trial that could not run (``output`` None) or one output of it."""
+
+    trial: str
+    output: str | None
+    pytorch: bool  # the eager model itself fails: no export could match
+    why: str
+
+    def text(self) -> str:
+        """``trial: output`` as ``Parity.new_failures`` lists it."""
+        side = "(PyTorch)" if self.pytorch else "(run)"
+        return f"{self.trial}: {self.output or side}"
+
+
+def _failures(result: ValidationResult) -> dict[tuple[str, str | None], _Failure]:
+    """(trial, output) -> the failure, for every failed check and every failed trial."""
+    out: dict[tuple[str, str | None], _Failure] = {}
     for trial in result.trials:
-        if trial.pytorch_failed:
-            out[f"{trial.label}: (PyTorch)"] = trial.error or ""
-        elif trial.error:
-            out[f"{trial.label}: (run)"] = trial.error
+        if trial.failure is not None:
+            failure = trial.failure
+            out[trial.label, None] = _Failure(
+                trial.label, None, failure.kind == "pytorch", failure.message
+            )
         for check in trial.outputs:
             if not check.passed:
-                out[f"{trial.label}: {check.name}"] = f"max abs {check.max_abs:.3g}"
+                why = f"max abs {check.max_abs:.3g}"
+                out[trial.label, check.name] = _Failure(trial.label, check.name, False, why)
     return out
 
 
@@ -57,12 +74,12 @@ def three_way(
         why_none: why there is no simplified file (shown as the reason).
     """
     before = _failures(raw)
-    exporter = any(not k.endswith(": (PyTorch)") for k in before)
+    exporter = any(not f.pytorch for f in before.values())
     blame: Drift = "exporter" if exporter else "model" if before else "none"
     if simplified is None:
         return Parity(raw.passed, None, blame, "exported", why_none or "not simplified")
     after = _failures(simplified)
-    new = tuple(k for k in after if k not in before)
+    new = [f for k, f in after.items() if k not in before]
     if exporter and new:
         drift: Drift = "exporter and simplifier"
     elif exporter:
@@ -72,12 +89,13 @@ def three_way(
     else:
         drift = blame  # "model" or "none"
     if new:
-        shown = "; ".join(f"{k} ({after[k]})" for k in new[:3])
+        shown = "; ".join(f"{f.text()} ({f.why})" for f in new[:3])
         more = f" and {len(new) - 3} more" if len(new) > 3 else ""
         reason = (
             f"the simplified file fails where the export passes: {shown}{more}; kept the export"
         )
-        return Parity(raw.passed, simplified.passed, drift, "exported", reason, new)
+        listed = tuple(f.text() for f in new)
+        return Parity(raw.passed, simplified.passed, drift, "exported", reason, listed)
     if simplified.passed:
         reason = "the simplified file matches PyTorch"
     else:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.validate.cases import Case
+from exportkit.validate.results import RunFailure
 from exportkit.validate.scopes import NodeScope
+from exportkit.validate.session import run_session, session
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,8 +89,6 @@ def _debug_session(path: Path, model: onnx.ModelProto, values: Sequence[str]) ->
     external data resolves, else in a temporary folder with the weights loaded."""
     import onnx
 
-    from exportkit.validate.check import session
-
     have = {o.name for o in model.graph.output}
     for v in values:
         if v not in have:
@@ -133,8 +133,6 @@ def run_probe(
     drop: set[int],
 ) -> dict[str, np.ndarray] | None:
     """Every boundary value on ``case``, from a copy without the nodes in ``drop``."""
-    from exportkit.validate.check import feeds_for
-
     if drop:
         kept = [n for i, n in enumerate(proto.graph.node) if i not in drop]
         gone = {o for i in drop for o in proto.graph.node[i].output}
@@ -147,12 +145,8 @@ def run_probe(
         gone = set()
     values = {v for vs in (*bounds.outputs.values(), *bounds.inputs.values()) for v in vs}
     with _debug_session(path, proto, sorted(values - gone)) as sess:
-        feeds = feeds_for(sess, case.inputs)
-        if isinstance(feeds, str):
+        actual = run_session(sess, case.inputs)
+        if isinstance(actual, RunFailure):
+            logger.info("cannot run the localization copy of %s: %s", path.name, actual.message)
             return None
-        names = [o.name for o in sess.get_outputs()]
-        try:
-            return dict(zip(names, sess.run(None, feeds)))
-        except Exception as exc:
-            logger.info("cannot run the localization copy of %s: %s", path.name, exc)
-            return None
+        return dict(zip((o.name for o in sess.get_outputs()), actual))

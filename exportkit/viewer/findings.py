@@ -31,17 +31,15 @@ def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str,
         max_abs_diff=max_abs,
         exporter=report.export.exporter if report.export is not None else None,
         simplifier=simplify.simplifier if simplify is not None and simplify.kept else "none",
-        first_diverging_module=divergence.location.describe() if divergence is not None else None,
+        first_diverging_module=divergence.describe() if divergence is not None else None,
     )
     node_props: dict[str, dict[str, str]] = {}
     if divergence is not None and divergence.onnx_node:
-        # onnx_node reads "node_mul (Mul)": the node's name, then its op type.
-        name = divergence.onnx_node.rpartition(" (")[0] or divergence.onnx_node
         props = {
             "exportkit.diverges": divergence.detail,
-            "exportkit.module": divergence.location.describe(),
+            "exportkit.module": divergence.describe(),
         }
         if divergence.check is not None:
             props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
-        node_props[name] = props
+        node_props[divergence.onnx_node] = props
     return model_props, node_props
