@@ -2,38 +2,54 @@
 
 The verbs: :func:`export` (the whole pipeline), :func:`check` (an ONNX file made elsewhere against
 its PyTorch model), :func:`summarize` (any ONNX file, no torch needed) and :func:`view` (Netron).
+Each takes one :class:`Options`; its fields can also be given as flat keywords
+(``export(model, dynamic=["batch"], atol=1e-3)``). The CLI is a thin layer over these verbs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exportkit.errors import ExportkitError
-from exportkit.export import Exporter
+from exportkit.export import ExportResult
 from exportkit.inputs import DynamicSpec, ExampleInputs, InputSpec
-from exportkit.pipeline import InputsArg, Options, ProgressFn, Report
-from exportkit.simplify import Simplifier
-from exportkit.validate import Tolerances, ValidationResult
+from exportkit.options import Options
+from exportkit.options import build_options as _build_options
+from exportkit.results import InputInfo, ProgressFn, Report, StageEvent, StageTiming
+from exportkit.simplify import SimplifyResult
+from exportkit.validate import Divergence, Parity, Tolerances, ValidationResult
 
 if TYPE_CHECKING:
     from torch import nn
+    from typing_extensions import Unpack
 
+    from exportkit.options import OptionKeywords
+    from exportkit.resolve import InputsArg
     from exportkit.summary import GraphSummary
     from exportkit.viewer import ViewHandle
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Divergence",
     "DynamicSpec",
     "ExampleInputs",
+    "ExportResult",
     "ExportkitError",
+    "GraphSummary",
+    "InputInfo",
     "InputSpec",
+    "Options",
+    "Parity",
+    "ProgressFn",
     "Report",
+    "SimplifyResult",
+    "StageEvent",
+    "StageTiming",
     "Tolerances",
     "ValidationResult",
+    "ViewHandle",
     "__version__",
     "check",
     "export",
@@ -42,25 +58,17 @@ __all__ = [
 ]
 
 
-def _options(
-    dynamic: Sequence[DynamicSpec | str],
-    exporter: Exporter,
-    opset: int | None,
-    simplifier: Simplifier,
-    atol: float | None,
-    rtol: float | None,
-    seed: int,
-    sizes: bool,
-) -> Options:
-    return Options(
-        exporter=exporter,
-        opset=opset,
-        simplifier=simplifier,
-        tolerances=Tolerances(atol, rtol),
-        dynamic=tuple(DynamicSpec.parse(d) if isinstance(d, str) else d for d in dynamic),
-        seed=seed,
-        sizes=sizes,
-    )
+def __getattr__(name: str) -> object:
+    # Result types of the torch-free stages, imported on first use so `import exportkit` stays light.
+    if name == "GraphSummary":
+        from exportkit.summary import GraphSummary
+
+        return GraphSummary
+    if name == "ViewHandle":
+        from exportkit.viewer import ViewHandle
+
+        return ViewHandle
+    raise AttributeError(f"module 'exportkit' has no attribute {name!r}")
 
 
 def export(
@@ -68,56 +76,38 @@ def export(
     inputs: InputsArg = None,
     path: str | Path | None = None,
     *,
-    dynamic: Sequence[DynamicSpec | str] = (),
-    exporter: Exporter = "auto",
-    opset: int | None = None,
-    simplifier: Simplifier = "onnxsim",
-    atol: float | None = None,
-    rtol: float | None = None,
-    seed: int = 0,
-    sizes: bool = True,
-    weights: str | Path | None = None,
-    strict_weights: bool = True,
-    custom_translations: Mapping[Any, Any] | None = None,
+    options: Options | None = None,
     progress: ProgressFn | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> Report:
-    """Export a model to ONNX, simplify it, validate it against PyTorch and summarize it.
+    """Export a model to ONNX, validate it against PyTorch, simplify it, validate again, summarize.
 
     Args:
         model: an ``nn.Module`` or a spec such as ``"model.py:Net"``.
         inputs: ``["x:2x3x224x224"]`` specs, a dict of name -> tensor, a tuple of tensors, or None
-            to use the model's ``example_inputs()``.
-        path: the ``.onnx`` file to write (default ``exportkit_out/<Model>/<Model>.onnx``).
-        dynamic: dims to keep dynamic: ``"batch"`` or ``"ids:1=seq"``.
-        exporter: ``auto`` (dynamo, then TorchScript), ``dynamo`` or ``torchscript``.
-        opset: ONNX opset; the exporter's default when None.
-        simplifier: ``onnxsim``, ``onnxslim`` or ``none``; kept only if still correct.
-        atol: absolute tolerance for every float output (dtype default when None).
-        rtol: relative tolerance for every float output (dtype default when None).
-        seed: seed for every random draw.
-        sizes: also validate each dynamic dim at other sizes.
-        weights: a state dict, checkpoint or ``.safetensors`` file to load into a spec's model.
-        strict_weights: missing or unexpected weight keys are an error.
-        custom_translations: ONNX translations (onnxscript functions) for custom operators, by
-            op overload (``{torch.ops.mylib.op.default: fn}``), for the dynamo exporter.
-        progress: called with a StageEvent as each stage starts and ends.
+            (the model's ``example_inputs()``, its config's, or inferred).
+        path: the ``.onnx`` file to write (default ``exportkit_out/<Model>/<Model>.onnx``). It
+            only ever receives a file that passed; a failing one is kept as
+            ``<stem>.failed.onnx`` beside it.
+        options: how to export, validate and report (see :class:`Options`).
+        progress: called with a :class:`StageEvent` as each stage starts and ends.
+        **keywords: :class:`Options` fields, applied over ``options``; ``atol``/``rtol`` set
+            the global tolerances, ``dynamic`` takes strings such as ``"batch"``.
 
     Returns:
-        The report; ``report.passed`` is the verdict, ``report.output`` the final file.
+        The report; ``report.passed`` is the verdict, ``report.output`` the file written.
 
     Raises:
         ExportkitError: a stage failed; ``exit_code`` and ``hint`` say what to do.
     """
     from exportkit.pipeline import run_export
+    from exportkit.reporting import failure_reports, write_reports
 
-    options = _options(dynamic, exporter, opset, simplifier, atol, rtol, seed, sizes)
-    options = replace(
-        options,
-        weights=None if weights is None else str(weights),
-        strict_weights=strict_weights,
-        custom_translations=dict(custom_translations or {}),
-    )
-    return run_export(model, inputs, path, options=options, progress=progress)
+    options = _build_options(options, **keywords)
+    with failure_reports(model, options):
+        report = run_export(model, inputs, path, options=options, progress=progress)
+        write_reports(report, options)
+    return report
 
 
 def check(
@@ -125,55 +115,81 @@ def check(
     model: str | nn.Module,
     inputs: InputsArg = None,
     *,
-    dynamic: Sequence[DynamicSpec | str] = (),
-    atol: float | None = None,
-    rtol: float | None = None,
-    seed: int = 0,
-    sizes: bool = True,
-    weights: str | Path | None = None,
-    strict_weights: bool = True,
+    options: Options | None = None,
+    progress: ProgressFn | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> Report:
-    """Validate an ONNX file made elsewhere against its PyTorch model (see :func:`export`)."""
+    """Validate an ONNX file made elsewhere against its PyTorch model (arguments as :func:`export`).
+
+    Raises:
+        ExportkitError: the model or the file cannot be loaded, or the file is not the model's.
+    """
     from exportkit.pipeline import run_check
+    from exportkit.reporting import failure_reports, write_reports
 
-    options = _options(dynamic, "auto", None, "none", atol, rtol, seed, sizes)
-    options = replace(
-        options, weights=None if weights is None else str(weights), strict_weights=strict_weights
-    )
-    return run_check(path, model, inputs, options=options)
+    options = _build_options(options, **keywords)
+    with failure_reports(model, options):
+        report = run_check(path, model, inputs, options=options, progress=progress)
+        write_reports(report, options)
+    return report
 
 
-def summarize(path: str | Path, *, dims: Mapping[str, int] | None = None) -> GraphSummary:
+def summarize(
+    path: str | Path, *, options: Options | None = None, **keywords: Unpack[OptionKeywords]
+) -> GraphSummary:
     """The graph summary of any ONNX file; never imports torch.
 
-    ``dims`` gives symbolic dims values (``{"batch": 1}``) so MACs that depend on them count.
-    See :func:`exportkit.summary.summarize`.
+    ``dims`` (an :class:`Options` field) gives symbolic dims values (``{"batch": 1}``) so MACs
+    that depend on them are counted. See :func:`exportkit.summary.summarize`.
     """
     from exportkit.summary import summarize as _summarize
 
-    return _summarize(path, dims=dims)
+    return _summarize(path, dims=_build_options(options, **keywords).dims)
 
 
 def view(
-    model: str | Path | nn.Module,
+    model: str | Path | nn.Module | Report,
     inputs: InputsArg = None,
+    path: str | Path | None = None,
     *,
-    port: int | None = None,
-    host: str = "127.0.0.1",
-    **export_options: Any,
+    options: Options | None = None,
+    progress: ProgressFn | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> ViewHandle:
-    """Serve an ONNX file (or a model, exported first) in Netron without blocking.
+    """Serve a model in Netron without blocking: an ``.onnx`` file, a finished :class:`Report`
+    (its file, with the findings in the properties), or a model, exported first (to ``path``).
+
+    ``host``, ``port`` and ``browser`` (open a web browser where one can open) are
+    :class:`Options` fields. The handle's ``report`` is the export's report, if one ran.
 
     Returns:
         A handle with ``.url``, ``.stop()`` and ``.wait()``; a context manager; inline in Jupyter.
     """
-    from exportkit.viewer import report_findings, serve
+    from exportkit import viewer
 
-    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
-        return serve(Path(model), host=host, port=port)
-    report = export(str(model) if isinstance(model, Path) else model, inputs, **export_options)
-    assert report.output is not None
-    model_props, node_props = report_findings(report)  # shown in Netron's properties
-    return serve(
-        report.output, host=host, port=port, model_props=model_props, node_props=node_props
-    )
+    options = _build_options(options, **keywords)
+    viewer.check_port(options.host, options.port)  # before a long export, not after
+    report = None
+    if isinstance(model, Report):
+        report = model
+    elif not (isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx")):
+        spec = str(model) if isinstance(model, Path) else model
+        report = export(spec, inputs, path, options=options, progress=progress)
+    if report is None:
+        handle = viewer.serve(
+            Path(str(model)), host=options.host, port=options.port, browser=options.browser
+        )
+    else:
+        if report.output is None:
+            raise ExportkitError(f"{report.model}: the run wrote no file to view")
+        model_props, node_props = viewer.report_findings(report)  # shown in Netron's properties
+        handle = viewer.serve(
+            report.output,
+            host=options.host,
+            port=options.port,
+            browser=options.browser,
+            model_props=model_props,
+            node_props=node_props,
+        )
+    handle.report = report
+    return handle

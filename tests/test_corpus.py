@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import exportkit
-from exportkit.pipeline import Report
+from exportkit import Report
 from tests.models import convnets, recurrent, structured
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

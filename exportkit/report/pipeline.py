@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
-    from exportkit.pipeline import Report
+    from exportkit.results import Report
     from exportkit.validate import Divergence, Parity, Trial, ValidationResult
 
 __all__ = ["render_json", "render_junit", "render_junit_error", "render_text", "to_jsonable"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from exportkit.viewer.annotate import findings_props
 
 if TYPE_CHECKING:
-    from exportkit.pipeline import Report
+    from exportkit.results import Report
 
 __all__ = ["report_findings"]
 

@@ -354,6 +354,8 @@ class ViewHandle:
         self.annotation: AnnotatedModel | None = None
         # Things the user should know about this view (the CLI prints them).
         self.warnings: tuple[str, ...] = ()
+        # The export's Report when exportkit.view() ran one (a Report; typed loosely: no upward import).
+        self.report: Any = None
         self._on_stop = on_stop
         self._thread = threading.Thread(
             target=server.serve_forever,

@@ -1,0 +1,221 @@
+"""Options: everything that steers a run besides the model, its inputs and the output path.
+
+One frozen dataclass serves every verb and every CLI flag: the CLI fills it from argv, Python
+callers build it directly or through the flat keywords of the verbs (:func:`build_options`, the one
+place those keywords are read). Values that cannot be right are refused here, before any work.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from exportkit.errors import InputSpecError, UsageError
+from exportkit.export import Exporter
+from exportkit.inputs import DynamicSpec
+from exportkit.simplify import Simplifier
+from exportkit.validate import Tolerances
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "OptionKeywords",
+    "Options",
+    "build_options",
+    "parse_model_kwargs",
+    "require_output_names",
+]
+
+MAX_SEED = 2**32 - 1  # numpy's seeds stop here; torch's go further
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to load, export, validate, report and view; every CLI flag is a field.
+
+    The model, its inputs and the output path are the verbs' own arguments: inputs may be tensors,
+    which no flag can carry.
+    """
+
+    # model and inputs
+    dynamic: tuple[DynamicSpec, ...] = ()
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    strict_weights: bool = True
+    seed: int = 0
+    # export
+    exporter: Exporter = "auto"
+    opset: int | None = None
+    simplifier: Simplifier = "onnxsim"
+    # ONNX translations for custom operators (dynamo): op overload -> onnxscript function.
+    custom_translations: Mapping[Any, Any] = field(default_factory=dict)
+    annotate: bool = False
+    # validation
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    sizes: bool = True
+    strict: bool = False
+    # report files, written atomically when the run ends (also when it fails, for JUnit)
+    json: Path | None = None
+    junit: Path | None = None
+    # summary: values for symbolic dims, so MACs that depend on them are counted
+    dims: Mapping[str, int] = field(default_factory=dict)
+    # viewer
+    host: str = "127.0.0.1"
+    port: int | None = None
+    browser: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("exporter", self.exporter, ("auto", "dynamo", "torchscript"))
+        _check_choice("simplifier", self.simplifier, ("onnxsim", "onnxslim", "none"))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(
+                f"seed must be a whole number, not {self.seed!r}", hint="write --seed 0"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(
+                f"--seed {self.seed} is outside 0..{MAX_SEED}",
+                hint="write --seed 0 or another seed",
+            )
+        if self.opset is not None and (isinstance(self.opset, bool) or self.opset < 1):
+            raise UsageError(
+                f"--opset {self.opset} is not an ONNX opset",
+                hint="leave --opset out for the exporter's default, or write --opset 18",
+            )
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise UsageError(
+                f"--port {self.port} is outside 0..65535",
+                hint="leave --port out for a free port, or write --port 8080",
+            )
+        for name, value in self.dims.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(
+                    f"--dim {name}={value} must be a positive whole number",
+                    hint=f"write --dim {name}=1",
+                )
+        _check_tolerances(self.tolerances)
+
+
+def _check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise UsageError(
+            f"--{flag} {value!r} is not one of {', '.join(choices)}",
+            hint=f"write --{flag} {choices[0]}",
+        )
+
+
+def _check_tolerances(tol: Tolerances) -> None:
+    values = [("--atol", tol.atol), ("--rtol", tol.rtol)]
+    values += [(f"--atol {k}=", v) for k, v in tol.per_output_atol.items()]
+    values += [(f"--rtol {k}=", v) for k, v in tol.per_output_rtol.items()]
+    for flag, value in values:
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            # An infinite tolerance is a check that cannot fail: refuse it as a value.
+            raise InputSpecError(
+                f"{flag} {value} must be a finite number >= 0",
+                hint=f"write {flag.split()[0]} 1e-4",
+            )
+
+
+def parse_model_kwargs(text: str | None) -> dict[str, Any]:
+    """``--kwargs '{"depth": 3}'`` -> ``{"depth": 3}``.
+
+    Raises:
+        InputSpecError: the text is not a JSON object.
+    """
+    if not text:
+        return {}
+    hint = "write --kwargs '{\"depth\": 3}'"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputSpecError(f"--kwargs is not valid JSON: {exc.msg}", hint=hint) from None
+    if not isinstance(value, dict):
+        raise InputSpecError("--kwargs must be a JSON object", hint=hint)
+    return value
+
+
+class OptionKeywords(TypedDict, total=False):
+    """The verbs' flat keywords: each an :class:`Options` field, plus ``atol``/``rtol``."""
+
+    dynamic: Sequence[DynamicSpec | str]
+    model_kwargs: Mapping[str, Any]
+    weights: str | os.PathLike[str] | None
+    strict_weights: bool
+    seed: int
+    exporter: Exporter
+    opset: int | None
+    simplifier: Simplifier
+    custom_translations: Mapping[Any, Any]
+    annotate: bool
+    tolerances: Tolerances
+    atol: float | None
+    rtol: float | None
+    sizes: bool
+    strict: bool
+    json: str | os.PathLike[str] | None
+    junit: str | os.PathLike[str] | None
+    dims: Mapping[str, int]
+    host: str
+    port: int | None
+    browser: bool
+
+
+_FIELDS = frozenset(f.name for f in fields(Options))
+
+
+def build_options(options: Options | None = None, /, **keywords: Unpack[OptionKeywords]) -> Options:
+    """``options`` (default ``Options()``) with the verbs' flat keywords applied on top.
+
+    Strings become their types here: ``dynamic=["batch"]``, ``json="report.json"``;
+    ``atol``/``rtol`` set the global tolerances.
+
+    Raises:
+        TypeError: a keyword that is not an option.
+        UsageError: a value that cannot be right.
+    """
+    base = options or Options()
+    values: dict[str, Any] = dict(keywords)
+    unknown = sorted(set(values) - _FIELDS - {"atol", "rtol"})
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; options are: {', '.join(sorted(_FIELDS))}")
+    if "atol" in values or "rtol" in values:
+        tol = values.get("tolerances", base.tolerances)
+        atol = values.pop("atol", tol.atol)
+        rtol = values.pop("rtol", tol.rtol)
+        values["tolerances"] = replace(tol, atol=atol, rtol=rtol)
+    if "dynamic" in values:
+        values["dynamic"] = tuple(
+            DynamicSpec.parse(d) if isinstance(d, str) else d for d in values["dynamic"]
+        )
+    for name in ("json", "junit"):
+        if values.get(name) is not None:
+            values[name] = Path(values[name])
+    if values.get("weights") is not None:
+        values["weights"] = str(values["weights"])
+    for name in ("model_kwargs", "custom_translations", "dims"):
+        if name in values:
+            values[name] = dict(values[name])
+    return replace(base, **values) if values else base
+
+
+def require_output_names(tolerances: Tolerances, outputs: Sequence[str]) -> None:
+    """A per-output ``--atol``/``--rtol`` must name an output the model has.
+
+    Raises:
+        InputSpecError: it names none of ``outputs``.
+    """
+    named = [*tolerances.per_output_atol, *tolerances.per_output_rtol]
+    for name in named:
+        if name not in outputs:
+            flag = "--atol" if name in tolerances.per_output_atol else "--rtol"
+            raise InputSpecError(
+                f"{flag} {name}=... names no output of the model; its outputs are: "
+                f"{', '.join(outputs) or '(none)'}",
+                hint=f"write {flag} {outputs[0] if outputs else 'OUTPUT'}=1e-3, or {flag} 1e-3 for all",
+            )

@@ -1,0 +1,99 @@
+"""What a run hands back: the Report and the progress events; pure data, no renderer, no stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from exportkit.export import ExportResult
+    from exportkit.simplify import SimplifyResult
+    from exportkit.validate import Parity, ValidationResult
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "InputInfo",
+    "InputSource",
+    "ProgressFn",
+    "Report",
+    "StageEvent",
+    "StageStatus",
+    "StageTiming",
+]
+
+SCHEMA_VERSION = 1
+
+StageStatus = Literal["start", "ok", "failed", "skipped"]
+# Where the inputs came from (see ExampleInputs.source).
+InputSource = Literal["given", "declared", "config", "archive", "inferred"]
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """Progress of one stage, for a live display: ``start`` then ``ok``/``failed``/``skipped``."""
+
+    stage: str
+    status: StageStatus
+    seconds: float = 0.0
+    detail: str = ""
+
+
+ProgressFn = Callable[[StageEvent], None]
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """How a stage ended and how long it took."""
+
+    stage: str
+    status: Literal["ok", "failed", "skipped"]
+    seconds: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """One example input as exported."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    dynamic: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one run found: each stage's result, the final file, and the verdict.
+
+    ``output`` is the file the run stands behind: the ``-o`` target when it passed; when it did
+    not, the failing file kept beside it (``<stem>.failed.onnx``), so the earlier good file at
+    the target is untouched and the failure can still be viewed. ``target`` is the ``-o`` path.
+    """
+
+    model: str
+    output: Path | None
+    files: tuple[Path, ...]
+    inputs: tuple[InputInfo, ...]
+    input_notes: tuple[str, ...]
+    stages: tuple[StageTiming, ...]
+    export: ExportResult | None
+    simplify: SimplifyResult | None
+    validation: ValidationResult | None
+    validation_raw: ValidationResult | None
+    summary: Any  # a GraphSummary; typed loosely so the result never imports the summary stage
+    versions: Mapping[str, str]
+    validation_simplified: ValidationResult | None = None
+    parity: Parity | None = None
+    schema_version: int = SCHEMA_VERSION
+    input_source: str = "given"
+    # ``--input`` lines that rebuild the inputs (shown to copy when they were not given).
+    input_lines: tuple[str, ...] = ()
+    target: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Every check passed: the final file matches PyTorch and no dynamic dim came out fixed."""
+        frozen = bool(self.export and self.export.frozen_dims)
+        return self.validation is not None and self.validation.passed and not frozen
