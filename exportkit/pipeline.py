@@ -9,7 +9,7 @@ Each stage is a package with one verb; this module threads their typed results i
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +27,9 @@ from exportkit.validate import (
     Case,
     Parity,
     ValidationResult,
-    check_onnx,
-    localize,
     make_cases,
     three_way,
+    validate,
 )
 from exportkit.versions import tool_versions
 from exportkit.workspace import check_target, default_output, install, workspace
@@ -67,15 +66,21 @@ def _prepare(
     return _Prepared(loaded, example, reference, cases)
 
 
-def _validator(stages: Stages, prep: _Prepared, options: Options) -> Any:
+def _validator(
+    stages: Stages, prep: _Prepared, options: Options
+) -> Callable[..., ValidationResult]:
     """(stage name, file[, locate]) -> the file's validation, localized where it fails."""
 
     def run(stage: str, path: Path, locate: Any = None) -> ValidationResult:
         with stages.run(stage) as detail:
-            result = check_onnx(path, prep.cases, tolerances=options.tolerances)
-            if (locate or (lambda r: not r.passed))(result):
-                where = localize(prep.loaded.module, path, prep.cases, result, options.tolerances)
-                result = replace(result, divergence=where)
+            result = validate(
+                prep.loaded.module,
+                path,
+                prep.cases,
+                options.tolerances,
+                locate=locate,
+                strict=options.strict,
+            )
             detail.append("pass" if result.passed else "MISMATCH")
             if result.divergence is not None:
                 detail.append(f"diverges at {result.divergence.location.describe()}")
@@ -94,7 +99,7 @@ class _Choice:
 
 def _simplify(
     stages: Stages,
-    validate: Any,
+    validated: Callable[..., ValidationResult],
     raw: ExportResult,
     raw_check: ValidationResult,
     work: Path,
@@ -127,7 +132,7 @@ def _simplify(
         )
         return _Choice(failed, raw_check, None, three_way(raw_check, None, why_none=exc.message))
     # Localize the simplified file only where it fails and the export did not.
-    simp_check = validate(
+    simp_check = validated(
         "validate simplified", simp.path, lambda r: bool(three_way(raw_check, r).new_failures)
     )
     parity = three_way(raw_check, simp_check)
@@ -192,7 +197,7 @@ def run_export(
     require_output_names(options.tolerances, names)
     target = Path(output) if output is not None else default_output(prep.loaded.name)
     check_target(target)
-    validate = _validator(stages, prep, options)
+    validated = _validator(stages, prep, options)
     with workspace(target) as work:
 
         def export(which: Exporter, folder: str) -> ExportResult:
@@ -206,8 +211,8 @@ def run_export(
                 custom_translations=options.custom_translations,
             )
 
-        exported, raw_check = export_validated(stages, export, validate, options.exporter)
-        choice = _simplify(stages, validate, exported, raw_check, work, options)
+        exported, raw_check = export_validated(stages, export, validated, options.exporter)
+        choice = _simplify(stages, validated, exported, raw_check, work, options)
         simp, final = choice.simplify, choice.final
         passed = final.passed and not exported.frozen_dims
         if simp is not None and simp.kept:
