@@ -176,7 +176,9 @@ def test_argparse_errors_get_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
     assert err[1] == "hint: run 'exportkit export --help' for the usage"
 
 
-def test_a_failing_run_keeps_the_good_file_and_names_the_failed_one(tmp_path: Path) -> None:
+def test_a_failing_run_keeps_the_good_file_and_names_the_failed_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "model.onnx"
     # a good export first, then a failing one to the same target
     exportkit.export(SIMPLE, ["x:2x10"], out, sizes=False)
@@ -197,6 +199,10 @@ def test_a_failing_run_keeps_the_good_file_and_names_the_failed_one(tmp_path: Pa
     assert code == 1
     assert out.read_bytes() == before
     failed = tmp_path / "model.failed.onnx"
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # the verdict, not a progress line
+    assert last.startswith("FAIL: outputs differ from PyTorch: output (export inputs)")
+    assert "first diverges at the model itself (ExportDrift" in last
+    assert f"failing file kept as {failed}; {out} not changed" in last
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["passed"] is False and doc["output"] == str(failed) and doc["target"] == str(out)
     onnx.checker.check_model(str(failed))

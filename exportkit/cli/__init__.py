@@ -68,7 +68,7 @@ def _run(verb: Callable[[ProgressFn], T]) -> T:
 
 def _finish(report: Report) -> int:
     """Print the report; the exit code is its verdict."""
-    from exportkit.report.pipeline import render_text
+    from exportkit.report.pipeline import render_text, verdict_reason
 
     summary_text = None
     if report.summary is not None:
@@ -76,7 +76,11 @@ def _finish(report: Report) -> int:
 
         summary_text = render_summary(report.summary, fmt="table")
     sys.stdout.write(render_text(report, summary=summary_text))
-    return EXIT_OK if report.passed else EXIT_FAILED_CHECK
+    if report.passed:
+        return EXIT_OK
+    sys.stdout.flush()
+    print(f"FAIL: {verdict_reason(report)}", file=sys.stderr)  # the last word on stderr
+    return EXIT_FAILED_CHECK
 
 
 def _cmd_export(args: argparse.Namespace, options: Options) -> int:

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from exportkit.results import Report
     from exportkit.validate import Divergence, Parity, Trial, ValidationResult
 
-__all__ = ["render_json", "render_junit", "render_junit_error", "render_text", "to_jsonable"]
+__all__ = [
+    "render_json",
+    "render_junit",
+    "render_junit_error",
+    "render_text",
+    "to_jsonable",
+    "verdict_reason",
+]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -207,6 +214,36 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
     lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}")
     return "\n".join(lines) + "\n"
+
+
+def verdict_reason(report: Report) -> str:
+    """Why a run failed, in one line: the failing outputs and cases, where it diverges."""
+    reasons = []
+    result = report.validation
+    if result is not None:
+        failed = [
+            f"{check.name} ({trial.label})"
+            for trial in result.trials
+            for check in trial.outputs
+            if not check.passed
+        ]
+        errors = [f"{t.label}: {t.error}" for t in result.trials if t.error]
+        if failed:
+            more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+            reasons.append(f"outputs differ from PyTorch: {', '.join(failed[:3])}{more}")
+        reasons += errors[:1]
+        if result.divergence is not None:
+            reasons.append(f"first diverges at {result.divergence.location.describe()}")
+        if result.unproven and result.strict:
+            reasons.append(f"--strict: unproven outputs {', '.join(result.unproven)}")
+    if report.export is not None:
+        reasons += [
+            f"{fd.input} dim {fd.axis} ({fd.label}) exported as fixed size {fd.size}"
+            for fd in report.export.frozen_dims
+        ]
+    if report.output is not None and report.target is not None and report.output != report.target:
+        reasons.append(f"failing file kept as {report.output}; {report.target} not changed")
+    return "; ".join(reasons) or "see the report"
 
 
 def render_junit(report: Report) -> str:
