@@ -61,11 +61,15 @@ def test_torchscript_names_give_module_tree(tmp_path: Path) -> None:
 def test_dynamo_metadata_tree_and_shared_weight_counted_once(tmp_path: Path) -> None:
     s = summarize(save(attention_block(), tmp_path / "attn.onnx"))
     assert s.hierarchy == "metadata"
-    # Wqk feeds both q and k: its 64 elements count once, at its first reader.
+    # Wqk feeds both q and k: its 64 elements count once in the file and at its first reader
+    # node, and in each module that reads it (as PyTorch counts two modules' parameters),
+    # marked as shared.
     assert s.params == 3 * 64
-    assert s.module("attn.q").params == 64
-    assert s.module("attn.k").params == 0
-    assert s.module("attn").params == 128
+    assert sum(n.params for n in s.nodes) == 3 * 64
+    assert (s.module("attn.q").params, s.module("attn.q").shared_params) == (64, 64)
+    assert (s.module("attn.k").params, s.module("attn.k").shared_params) == (64, 64)
+    assert (s.module("attn").params, s.module("attn").shared_params) == (192, 128)
+    assert s.shared_params == 64
     assert s.module("attn").class_name == "__main__.Attention"
     assert s.module("").class_name == "__main__.Net"
     assert s.macs == 4 * 640 + 400 + 400

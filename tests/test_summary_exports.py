@@ -84,9 +84,11 @@ def test_shared_weights_count_once(exports: Callable[[str, str], Path]) -> None:
     s = summarize(exports("shared", "dynamo"))
     assert s.params == sum(p.numel() for p in SharedMLP().parameters()) == 16 * 16 + 16
     assert s.macs == SharedMLP.MACS
-    # The module called twice owns its weight once; the tied head adds nothing.
-    assert s.module("block").params == 272
-    assert s.module("head").params == 0
+    # The module called twice owns its weight once; the tied head owns it too, as PyTorch
+    # counts model.head.parameters(), marked as shared; the file stores it once.
+    assert (s.module("block").params, s.module("block").shared_params) == (272, 256)
+    assert (s.module("head").params, s.module("head").shared_params) == (256, 256)
+    assert s.shared_params == 256
 
 
 def test_torchscript_stores_a_tied_weight_twice_and_the_summary_says_so(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from exportkit.onnxfile import op_key
 from exportkit.report.comparison import render_comparison
 from exportkit.report.jsondoc import SCHEMA_VERSION, dump_document, fields_of, to_jsonable
 from exportkit.report.text import (
@@ -75,6 +74,7 @@ class Row:
     macs: int | None
     unknown_macs: int
     nodes: int
+    shared: int = 0
 
 
 # ---------------------------------------------------------------------------------------- rows
@@ -122,7 +122,7 @@ def _module_row(mod: ModuleInfo, root_name: str) -> Row:
     macs = None if mod.unknown_macs and not mod.macs else mod.macs
     return Row(
         mod.depth, "module", name, mod.path, _short_class(mod.class_name), mod.outputs,
-        mod.params, macs, mod.unknown_macs, mod.node_count,
+        mod.params, macs, mod.unknown_macs, mod.node_count, mod.shared_params,
     )  # fmt: skip
 
 
@@ -130,12 +130,22 @@ def _node_row(summary: GraphSummary, index: int, level: int) -> Row:
     node = summary.nodes[index]
     full = node.name or f"#{index}"
     name = full.rsplit("/", 1)[-1] if full.startswith("/") else full
-    op = op_key(node.domain, node.op_type)
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
     unknown = 1 if node.macs is None else 0
     return Row(level, "node", name, full, op, node.outputs, node.params, node.macs, unknown, 1)
 
 
 # ----------------------------------------------------------------------------------- formatting
+
+
+def _params_cell(row: Row) -> str:
+    if not row.params:
+        return "--"
+    if not row.shared:
+        return f"{row.params:,}"
+    if row.shared == row.params:
+        return f"{row.params:,} shared"
+    return f"{row.params:,} ({row.shared:,} shared)"
 
 
 def _macs_cell(row: Row) -> str:
@@ -163,7 +173,7 @@ def _cells(row: Row, columns: Sequence[str], *, indent: bool) -> list[str]:
             dtypes = [t.dtype or "?" for t in outs]
             out.append(dtypes[0] if len(set(dtypes)) == 1 else "; ".join(dtypes))
         elif col == "params":
-            out.append(f"{row.params:,}" if row.params else "--")
+            out.append(_params_cell(row))
         elif col == "macs":
             out.append(_macs_cell(row))
         elif col == "nodes":
@@ -243,7 +253,14 @@ def _totals(summary: GraphSummary) -> list[tuple[str, str]]:
 
 def _params_total(summary: GraphSummary) -> str:
     by_dtype = ", ".join(f"{format_bytes(b)} {d}" for d, b in summary.param_bytes.items())
-    return f"{summary.params:,}" + (f" ({by_dtype})" if by_dtype else "")
+    text = f"{summary.params:,}" + (f" ({by_dtype})" if by_dtype else "")
+    if summary.shared_params:
+        text += (
+            f"; modules share stored tensors: {summary.params + summary.shared_params:,} "
+            f"counted per module ({summary.shared_params:,} more: tied weights, or identical "
+            "tensors the exporter stored once)"
+        )
+    return text
 
 
 # -------------------------------------------------------------------------------------- formats

@@ -10,12 +10,11 @@ from collections.abc import Iterable, Mapping
 import onnx
 
 from exportkit.errors import UsageError
-from exportkit.onnxfile import op_histogram
-from exportkit.summary.graph import DTYPE_BITS, dtype_name, load_model, value_map
+from exportkit.summary.graph import DTYPE_BITS, LoadedModel, dtype_name, load_model, value_map
 from exportkit.summary.results import GraphSummary, TensorInfo
 from exportkit.summary.tree import PARAM_DTYPES, TreeBuilder, element_count
 
-__all__ = ["parse_dims", "summarize"]
+__all__ = ["build_summary", "parse_dims", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,11 @@ def summarize(
 def _summarize(
     path: str | os.PathLike[str], dims: Mapping[str, int] | None, infer: bool
 ) -> GraphSummary:
-    loaded = load_model(path, infer=infer)
+    return build_summary(load_model(path, infer=infer), dims)
+
+
+def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) -> GraphSummary:
+    """The GraphSummary of a model already read by ``load_model`` (the diff keeps the proto)."""
     model = loaded.model
     warnings = list(loaded.warnings)
     bound = dict(dims or {})
@@ -98,6 +101,11 @@ def _summarize(
     for numel, dtype in builder.constant_params:
         param_bytes[dtype] = param_bytes.get(dtype, 0) + (numel * DTYPE_BITS.get(dtype, 0) + 7) // 8
 
+    histogram: dict[str, int] = {}
+    for n in nodes:
+        key = _op_key(n.domain, n.op_type)
+        histogram[key] = histogram.get(key, 0) + 1
+
     producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
     return GraphSummary(
         path=str(loaded.path),
@@ -117,10 +125,11 @@ def _summarize(
         param_bytes=dict(sorted(param_bytes.items())),
         macs=sum(n.macs for n in nodes if n.macs is not None),
         unknown_macs=builder.unknown_macs,
-        op_histogram=op_histogram(nodes),
+        op_histogram=dict(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
         symbolic_dims=symbolic,
         bound_dims=bound,
         warnings=tuple(warnings),
+        shared_params=builder.shared_params,
     )
 
 
@@ -145,6 +154,10 @@ def parse_dims(specs: Iterable[str]) -> dict[str, int]:
 
 def _nodes(n: int) -> str:
     return "1 node" if n == 1 else f"{n:,} nodes"
+
+
+def _op_key(domain: str, op_type: str) -> str:
+    return op_type if domain in ("", "ai.onnx") else f"{domain}::{op_type}"
 
 
 def _parameters(graph: onnx.GraphProto) -> dict[str, tuple[int, str]]:

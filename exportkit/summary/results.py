@@ -55,6 +55,12 @@ class NodeInfo:
 class ModuleInfo:
     """One PyTorch module of the hierarchy (the root ``""`` is the whole model).
 
+    ``params`` counts the parameter elements its own nodes read plus its children's ``params``,
+    as PyTorch users count them: a tensor the file stores once for several modules (tied
+    weights, or identical constants an exporter deduplicated, such as freshly initialised norm
+    weights) counts in every module that reads it, and ``shared_params`` says how many of
+    ``params`` are such tensors. The root's ``params`` is the file's count, each stored tensor
+    once (``GraphSummary.shared_params`` says how many more the modules count).
     ``macs`` is the sum of the countable MACs of every node under it; ``unknown_macs`` is how
     many of those nodes could not be counted (so ``macs`` is a lower bound when it is not 0).
     ``outputs`` are the values computed inside the module and read outside it. ``children``
@@ -74,6 +80,7 @@ class ModuleInfo:
     children: tuple[str, ...]
     nodes: tuple[int, ...]
     first_node: int
+    shared_params: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,10 @@ class GraphSummary:
     root first. ``macs`` is the sum over nodes whose MACs are known; ``unknown_macs`` counts the
     others. ``param_bytes`` maps a dtype name to the bytes of parameters of that dtype.
     ``warnings`` are things the reader should know (unknown ops, failed shape inference, ...).
+    ``params`` counts each stored tensor once, as the file holds it; ``shared_params`` is how
+    many more elements the module rows count because several modules read one stored tensor
+    (tied weights, or identical tensors the exporter stored once), so ``params +
+    shared_params`` is what summing the modules' parameters gives.
     """
 
     path: str
@@ -109,6 +120,7 @@ class GraphSummary:
     symbolic_dims: tuple[str, ...]
     bound_dims: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    shared_params: int = 0
 
     @property
     def node_count(self) -> int:

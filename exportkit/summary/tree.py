@@ -92,6 +92,12 @@ class TreeBuilder:
         self.found: list[_Found | None] = []
         self.inherited: set[int] = set()
         self.alias: dict[str, str] = {}
+        #: parameter -> indices of the nodes that read it (an exporter may store one tensor for
+        #: several identical parameters, e.g. freshly initialised norm weights).
+        self.readers: dict[str, list[int]] = {}
+        self.node_constants: dict[int, int] = {}
+        #: Elements counted again for each extra module that reads a stored tensor.
+        self.shared_params = 0
 
     def shape_of(self, name: str) -> Shape | None:
         try:
@@ -147,22 +153,29 @@ class TreeBuilder:
         path = self._place(node, index)
         inputs = tuple(node.input)
         op_type, domain = node.op_type, node.domain
-        params, seen, alias = self.params, self.seen_params, self.alias
+        params, seen, alias, readers = self.params, self.seen_params, self.alias, self.readers
         count = 0
         if not (alias and node.output and node.output[0] in alias):
             for name in inputs:
                 name = alias.get(name, name)
-                if name in params and name not in seen:
-                    seen.add(name)
-                    count += params[name][0]
+                if name in params:
+                    readers.setdefault(name, []).append(index)
+                    if name not in seen:
+                        seen.add(name)
+                        count += params[name][0]
         standard = domain in _STANDARD_DOMAINS
         if (op_type in _SUBGRAPH_OPS or not standard) and node.attribute:
             for name in _subgraph_names(node):
-                if name in params and name not in seen:
-                    seen.add(name)
-                    count += params[name][0]
+                if name in params:
+                    readers.setdefault(name, []).append(index)
+                    if name not in seen:
+                        seen.add(name)
+                        count += params[name][0]
         if op_type == "Constant" and standard:
-            count += self._constant_params(node)
+            constant = self._constant_params(node)
+            if constant:
+                self.node_constants[index] = constant
+                count += constant
         if domain not in _KNOWN_DOMAINS:
             self.unknown_domains.setdefault(domain, {}).setdefault(op_type)
         macs = node_macs(node, self.shape_of)
@@ -267,19 +280,21 @@ class TreeBuilder:
             return first[path]
 
         order("")
+        owned, shared_own, distinct = self._attributed_params()
 
-        def visit(path: str) -> tuple[int, int, int, int]:
+        def visit(path: str) -> tuple[int, int, int, int, int]:
             mod = self.mods[path]
             slot = len(out)
             out.append(None)  # type: ignore[arg-type]  # filled after the children
             own = [self.nodes[i] for i in mod.nodes]
             count = len(own)
-            params = sum(n.params for n in own)
             macs = sum(n.macs for n in own if n.macs is not None)
             unknown = sum(1 for n in own if n.macs is None)
+            params, shared = owned.get(path, 0), shared_own.get(path, 0)
             for child in mod.children:
-                c, p, m, u = visit(child)
-                count, params, macs, unknown = count + c, params + p, macs + m, unknown + u
+                c, m, u, p, s = visit(child)
+                count, macs, unknown = count + c, macs + m, unknown + u
+                params, shared = params + p, shared + s
             outputs = tuple(self.values.get(t) or TensorInfo(t, None, None) for t in mod.outputs)
             out[slot] = ModuleInfo(
                 path=path,
@@ -287,18 +302,43 @@ class TreeBuilder:
                 depth=mod.depth,
                 parent=mod.parent,
                 node_count=count,
-                params=params,
+                params=distinct if path == "" else params,
                 macs=macs,
                 unknown_macs=unknown,
                 outputs=outputs,
                 children=tuple(mod.children),
                 nodes=tuple(mod.nodes),
                 first_node=first[path],
+                shared_params=0 if path == "" else shared,
             )
-            return count, params, macs, unknown
+            return count, macs, unknown, params, shared
 
         visit("")
         return tuple(out)
+
+    def _attributed_params(self) -> tuple[dict[str, int], dict[str, int], int]:
+        """Per module, the parameter elements its own nodes read (a tensor the exporter stored
+        once for several modules counts in each), how many of those other modules read too,
+        and the elements of distinct tensors read anywhere (the file's count)."""
+        owned: dict[str, int] = {}
+        shared: dict[str, int] = {}
+        distinct = 0
+        nodes = self.nodes
+        for index, constant in self.node_constants.items():
+            path = nodes[index].module
+            owned[path] = owned.get(path, 0) + constant
+            distinct += constant
+        for name, indices in self.readers.items():
+            numel = self.params[name][0]
+            distinct += numel
+            modules = {nodes[i].module for i in indices}
+            for path in modules:
+                owned[path] = owned.get(path, 0) + numel
+            if len(modules) > 1:
+                self.shared_params += numel * (len(modules) - 1)
+                for path in modules:
+                    shared[path] = shared.get(path, 0) + numel
+        return owned, shared, distinct
 
     def _module_outputs(self, graph: onnx.GraphProto) -> None:
         """A value is an output of each module that computes it and has a reader outside."""

@@ -1,0 +1,111 @@
+"""Compare two ONNX files by PyTorch module: contract, structure, weights and numbers.
+
+``diff`` is the stage's verb. It reads both files with the summary's graph-reading core, so the
+module tree, params and MACs are the ones ``exportkit summary`` shows.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+from exportkit.diff.contract import compare_contract
+from exportkit.diff.numbers import compare_numbers
+from exportkit.diff.results import (
+    ContractDiff,
+    DiffResult,
+    ModuleChange,
+    NumbersDiff,
+    StructureDiff,
+    TensorChange,
+    WeightChange,
+    WeightsDiff,
+)
+from exportkit.diff.structure import compare_structure
+from exportkit.diff.weights import compare_weights
+from exportkit.inputs.spec import InputSpec
+from exportkit.summary.build import build_summary
+from exportkit.summary.graph import load_model
+from exportkit.summary.results import GraphSummary
+from exportkit.validate.compare import Tolerances
+
+__all__ = [
+    "ContractDiff",
+    "DiffResult",
+    "ModuleChange",
+    "NumbersDiff",
+    "StructureDiff",
+    "TensorChange",
+    "WeightChange",
+    "WeightsDiff",
+    "diff",
+    "read",
+]
+
+
+def read(path: str | os.PathLike[str]) -> GraphSummary:
+    """One file's summary as the diff reads it: the protobuf only, never the weight data.
+
+    Raises:
+        OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
+    """
+    paused = gc.isenabled()
+    gc.disable()  # a few objects per node and no cycles: see summarize()
+    try:
+        return build_summary(load_model(path))
+    finally:
+        if paused:
+            gc.enable()
+
+
+def diff(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    *,
+    inputs: Sequence[InputSpec | str] | None = None,
+    tolerances: Tolerances | None = None,
+    numbers: bool = True,
+    weights: bool = True,
+    seed: int = 0,
+) -> DiffResult:
+    """Compare ONNX file ``b`` with ``a`` (the reference).
+
+    Args:
+        a: the reference file (for example the previous release).
+        b: the file compared with it.
+        inputs: ``--input`` specs (``x:2x3x32x32``, ``ids:2x16:int64:[0,100)``, ``x=data.npy``)
+            for the numbers; other inputs are drawn from the files' own shapes and dtypes, with
+            symbolic dims set to 2 unless one file fixes them.
+        tolerances: atol/rtol as validation takes them (dtype-aware defaults when None).
+        numbers: run both files on onnxruntime and compare outputs (and find the first module
+            whose values differ).
+        weights: compare weight values. Without ``numbers`` and ``weights`` the external
+            weight data of either file is never read.
+        seed: seed of the drawn inputs (the same draws ``export`` makes with this seed).
+
+    Returns:
+        A DiffResult; ``equivalent`` is the verdict (same contract, same structure, outputs
+        within tolerance).
+
+    Raises:
+        OnnxFileError: a file is missing, not ONNX, or misses its external data.
+        InputSpecError: an ``--input`` does not parse or fits no input of ``a``.
+    """
+    specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
+    sa, sb = read(a), read(b)
+    contract = compare_contract(sa, sb)
+    structure = compare_structure(sa, sb)
+    weights_diff = None
+    if weights:
+        weights_diff, changed = compare_weights(a, b, sa, sb)
+        modules = tuple(
+            replace(m, weights_changed=changed[m.path]) if m.path in changed else m
+            for m in structure.modules
+        )
+        structure = replace(structure, modules=modules)
+    numbers_diff = None
+    if numbers:
+        numbers_diff = compare_numbers(sa, sb, inputs=specs, tolerances=tolerances, seed=seed)
+    return DiffResult(str(a), str(b), contract, structure, weights_diff, numbers_diff)
