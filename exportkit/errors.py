@@ -15,13 +15,16 @@
     ├── ExportError                exit 3  every exporter tried failed
     ├── SimplifyError              exit 3  (never fatal in the pipeline: the raw export is kept)
     ├── RuntimeStageError          exit 3  onnxruntime could not load or run the exported file
+    ├── DiskFullError              exit 3  the disk filled up while an output was written
     └── ViewError                  exit 3  Netron could not be started
 
 A validation mismatch is not an error: it is a finding in the report (``passed=False``), exit 1.
 Exit 0 is success; 130 is an interrupted run (Ctrl-C outside ``view``, where Ctrl-C is the normal
 way to stop and exits 0).
 
-Anything else raised from exportkit is a bug and keeps its traceback.
+Anything else raised from exportkit is a bug and keeps its traceback. A third-party exception
+wrapped into one of these keeps its first line in the message (:func:`first_line`) and itself
+as the cause.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STAGE_FAILED",
     "EXIT_USAGE",
+    "DiskFullError",
     "ExportError",
     "ExportkitError",
     "ForwardError",
@@ -46,6 +50,7 @@ __all__ = [
     "UsageError",
     "ViewError",
     "WeightsError",
+    "first_line",
 ]
 
 EXIT_OK = 0
@@ -121,3 +126,19 @@ class RuntimeStageError(ExportkitError):
 
 class ViewError(ExportkitError):
     """Netron could not be started."""
+
+
+class DiskFullError(ExportkitError):
+    """The disk filled up while an output was written (the hint names the folder)."""
+
+
+def first_line(exc: BaseException, *, typed: bool = False) -> str:
+    """The first non-empty line of an exception's message, or its type's name when it has none.
+
+    ``typed`` prefixes the type's name (``ValueError: bad shape``) unless the line starts with it.
+    """
+    name = type(exc).__name__
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if not line:
+        return name
+    return f"{name}: {line}" if typed and not line.startswith(name) else line

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import logging
 import os
@@ -13,11 +12,12 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from exportkit.diagnose import Location
-from exportkit.errors import ExportError, UsageError
+from exportkit.errors import ExportError
 from exportkit.inputs import ExampleInputs
+from exportkit.opsets import Exporter, check_written_opset
 
 if TYPE_CHECKING:
     import onnx
@@ -29,13 +29,10 @@ __all__ = [
     "Exporter",
     "export_model",
     "output_names",
-    "require_opset",
-    "supported_opsets",
 ]
 
 logger = logging.getLogger(__name__)
 
-Exporter = Literal["auto", "dynamo", "torchscript"]
 
 # Past this many bytes of weights, write external data (protobuf cannot hold more than 2 GiB).
 EXTERNAL_DATA_BYTES = 1 << 30
@@ -340,71 +337,6 @@ def _frozen_dims(model: onnx.ModelProto, inputs: ExampleInputs) -> tuple[FrozenD
     return tuple(frozen)
 
 
-@functools.cache
-def _runtime_max_opset() -> int:
-    """The highest default-domain opset the installed onnxruntime loads (probed: it has no API)."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    info = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])],
-        "probe",
-        [info("x", TensorProto.FLOAT, [1])],
-        [info("y", TensorProto.FLOAT, [1])],
-    )
-    for opset in range(onnx.defs.onnx_opset_version(), 6, -1):
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-        model.ir_version = min(model.ir_version, 10)
-        try:
-            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        except Exception:  # onnxruntime raises its own Fail type for an unknown opset
-            continue
-        return opset
-    return 7
-
-
-def supported_opsets(exporter: Exporter) -> range:
-    """Opsets ``exporter`` can write that the installed onnx and onnxruntime also support."""
-    from torch.onnx import _constants
-
-    low = getattr(_constants, "ONNX_MIN_OPSET", 7)
-    high = min(__import__("onnx").defs.onnx_opset_version(), _runtime_max_opset())
-    if exporter == "torchscript":
-        high = min(high, getattr(_constants, "ONNX_MAX_OPSET", high))
-    elif exporter == "dynamo":
-        # torch.onnx's dynamo exporter builds at 18 and converts down, silently staying at 18
-        # where the conversion fails; below 18 only the file's own opset tells (checked after).
-        low = max(low, 18)
-    return range(low, high + 1)
-
-
-def require_opset(exporter: Exporter, opset: int | None) -> None:
-    """Refuse, before any work, an opset the exporter or the runtime cannot handle.
-
-    Raises:
-        UsageError: ``opset`` is outside :func:`supported_opsets`.
-    """
-    if opset is None:
-        return
-    ok = supported_opsets(exporter)
-    if opset not in ok:
-        raise UsageError(
-            f"--opset {opset} is outside what --exporter {exporter} and the installed "
-            f"onnx/onnxruntime support ({ok.start}..{ok.stop - 1})",
-            hint=f"leave --opset out for the exporter's default, or write --opset {ok.stop - 1}"
-            + (" (below 18: --exporter torchscript)" if exporter == "dynamo" else ""),
-        )
-
-
-def _check_written_opset(model: onnx.ModelProto, opset: int | None) -> None:
-    """The exporter wrote the opset asked for (dynamo falls back to 18 without a word)."""
-    got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is not None and got != opset:
-        raise ExportError(f"asked for opset {opset}, the exporter wrote opset {got}")
-
-
 def _read_interface(path: Path, interface: onnx.ModelProto | None) -> onnx.ModelProto:
     import onnx
 
@@ -486,7 +418,7 @@ def export_model(
             continue
         result = _result(path, before, which, attempts, opset, inputs, interface)
         try:
-            _check_written_opset(_read_interface(path, interface), opset)
+            check_written_opset(_read_interface(path, interface), opset)
         except ExportError as exc:
             attempts.append(_failed_attempt(module, inputs, which, start, exc))
             for stale in set(path.parent.iterdir()) - before:

@@ -14,27 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from exportkit.onnxfile import atomic_path, data_locations, external_ref, save_atomic
+
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["consolidate", "data_locations", "has_external_data", "with_weights", "without_weights"]
+__all__ = ["consolidate", "has_external_data", "with_weights", "without_weights"]
 
 # Weights at least this large stay on disk while a simplifier runs; smaller ones are loaded.
 LIFT_BYTES = 1 << 20
 
 
 def _location(tensor: onnx.TensorProto) -> str | None:
-    return next((e.value for e in tensor.external_data if e.key == "location"), None)
-
-
-def data_locations(model: onnx.ModelProto) -> list[str]:
-    """The external-data files the main graph's initializers name, in first-use order."""
-    seen: dict[str, None] = {}
-    for t in model.graph.initializer:
-        loc = _location(t)
-        if loc is not None:
-            seen.setdefault(loc)
-    return list(seen)
+    ref = external_ref(tensor)
+    return ref.location if ref is not None else None
 
 
 def has_external_data(path: Path) -> bool:
@@ -54,11 +47,6 @@ def _set_external(tensor: onnx.TensorProto, location: str, offset: int, length: 
     tensor.data_location = onnx.TensorProto.EXTERNAL
 
 
-def _entry(tensor: onnx.TensorProto, key: str) -> int | None:
-    value = next((e.value for e in tensor.external_data if e.key == key), None)
-    return int(value) if value is not None else None
-
-
 def consolidate(path: Path) -> tuple[Path, ...]:
     """Stream every external-data file of ``path`` into ``<name>.data``, one tensor at a time.
 
@@ -74,37 +62,31 @@ def consolidate(path: Path) -> tuple[Path, ...]:
     target = f"{path.name}.data"
     if not locations:
         # Written inline (the TorchScript exporter does so below 2 GB): move the weights out.
-        model_tmp = path.parent / f".{path.name}.tmp"
-        onnx.save_model(model, str(model_tmp), save_as_external_data=True, location=target)
-        model_tmp.replace(path)
+        save_atomic(model, path, save_as_external_data=True, location=target)
         return (path, path.parent / target)
     if locations == [target]:
         return (path, path.parent / target)
-    tmp = path.parent / f".{target}.tmp"
     offset = 0
-    with tmp.open("wb") as out:
+    with atomic_path(path.parent / target) as tmp, tmp.open("xb") as out:
         for tensor in model.graph.initializer:
-            loc = _location(tensor)
-            if loc is None:
+            ref = external_ref(tensor)
+            if ref is None:
                 continue
-            start = _entry(tensor, "offset") or 0
-            length = _entry(tensor, "length")
-            with (path.parent / loc).open("rb") as src:
-                src.seek(start)
-                size = length if length is not None else (path.parent / loc).stat().st_size - start
+            source = path.parent / ref.location
+            with source.open("rb") as src:
+                src.seek(ref.offset)
+                size = ref.length if ref.length is not None else source.stat().st_size - ref.offset
                 pad = (-offset) % 4096  # page-aligned, as onnx writes them, for mmap
                 out.write(b"\0" * pad)
                 offset += pad
                 shutil.copyfileobj(_Limited(src, size), out, 1 << 24)
             _set_external(tensor, target, offset, size)
             offset += size
-    tmp.replace(path.parent / target)
+    save_atomic(model, path)
+    still = set(data_locations(model))  # tensors outside the initializers keep their files
     for loc in locations:
-        if loc != target:
+        if loc not in still:
             (path.parent / loc).unlink(missing_ok=True)
-    model_tmp = path.parent / f".{path.name}.tmp"
-    onnx.save_model(model, str(model_tmp))
-    model_tmp.replace(path)
     return (path, path.parent / target)
 
 
@@ -141,8 +123,8 @@ def without_weights(path: Path) -> tuple[onnx.ModelProto, dict[str, onnx.TensorP
         if _location(tensor) is None:
             kept.append(tensor)
             continue
-        length = _entry(tensor, "length") or 0
-        if length >= LIFT_BYTES:
+        ref = external_ref(tensor)
+        if ref is not None and (ref.length or 0) >= LIFT_BYTES:
             lifted[tensor.name] = tensor
             continue
         load_external_data_for_tensor(tensor, str(path.parent))
@@ -169,7 +151,6 @@ def with_weights(
     The weights' data files are hard-linked (else copied) beside ``dst``; nothing is loaded.
     Weights the simplifier no longer uses are left out. Returns the files written.
     """
-    import onnx
 
     used = {i for n in model.graph.node for i in n.input}
     inputs = [i for i in model.graph.input if i.name not in lifted]
@@ -190,7 +171,5 @@ def with_weights(
         except OSError:
             shutil.copyfile(source, target)
         files.append(target)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    onnx.save_model(model, str(tmp))
-    tmp.replace(dst)
+    save_atomic(model, dst)
     return tuple(files)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.export import Exporter, ExportResult, export_model, output_names, require_opset
+from exportkit.export import Exporter, ExportResult, export_model, output_names
 from exportkit.fallback import export_validated
 from exportkit.inputs import ExampleInputs, run_model
 from exportkit.loading import LoadedModel
+from exportkit.opsets import require_opset
 from exportkit.options import Options, require_output_names
 from exportkit.resolve import InputsArg, example_inputs, load
 from exportkit.results import InputInfo, ProgressFn, Report

@@ -7,41 +7,14 @@ always gets a result that names the failure.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
-from exportkit.errors import ExportkitError, OutputPathError
+from exportkit.errors import ExportkitError
+from exportkit.onnxfile import write_atomic
 from exportkit.options import Options
 from exportkit.results import Report
 
-__all__ = ["failure_reports", "write_reports", "write_text"]
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename; mode follows the umask.
-
-    Raises:
-        OutputPathError: the file cannot be written.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputPathError(
-            f"cannot write {str(path)!r}: {exc.strerror}", hint="choose another path"
-        ) from None
+__all__ = ["failure_reports", "write_reports"]
 
 
 def write_reports(report: Report, options: Options) -> None:
@@ -49,9 +22,9 @@ def write_reports(report: Report, options: Options) -> None:
     from exportkit.report.pipeline import render_json, render_junit
 
     if options.json is not None:
-        write_text(options.json, render_json(report))
+        write_atomic(options.json, render_json(report), parents=True)
     if options.junit is not None:
-        write_text(options.junit, render_junit(report))
+        write_atomic(options.junit, render_junit(report), parents=True)
     if options.annotate and report.output is not None and report.export is not None:
         from exportkit.viewer import annotate, report_findings
 
@@ -69,5 +42,5 @@ def failure_reports(model: object, options: Options) -> Iterator[None]:
             from exportkit.report.pipeline import render_junit_error
 
             with contextlib.suppress(ExportkitError):
-                write_text(options.junit, render_junit_error(str(model), exc))
+                write_atomic(options.junit, render_junit_error(str(model), exc), parents=True)
         raise

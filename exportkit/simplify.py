@@ -6,13 +6,13 @@ import contextlib
 import io
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from exportkit.errors import SimplifyError
+from exportkit.errors import SimplifyError, first_line
+from exportkit.onnxfile import data_locations, drop_props, op_histogram
 
 if TYPE_CHECKING:
     import onnx
@@ -52,12 +52,8 @@ class SimplifyResult:
 
 
 def op_counts(path: Path) -> dict[str, int]:
-    """Node count per op type of the main graph, without loading weights."""
-    return _op_counts(_graph_only(path))
-
-
-def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
-    return dict(Counter(n.op_type for n in model.graph.node).most_common())
+    """Node count per op of the main graph (``domain::Op`` outside ONNX), without its weights."""
+    return op_histogram(_graph_only(path).graph.node)
 
 
 def _graph_only(path: Path) -> onnx.ModelProto:
@@ -77,13 +73,7 @@ def _graph_only(path: Path) -> onnx.ModelProto:
 
 def _files(path: Path, model: onnx.ModelProto) -> tuple[Path, ...]:
     """The model file and the external-data files it names."""
-    locations = {
-        entry.value
-        for t in model.graph.initializer
-        for entry in t.external_data
-        if entry.key == "location"
-    }
-    return (path, *sorted(path.parent / loc for loc in locations))
+    return (path, *sorted(path.parent / loc for loc in data_locations(model)))
 
 
 def _bytes(files: tuple[Path, ...]) -> int:
@@ -97,10 +87,7 @@ def _restore_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) ->
     from exportkit.summary.hierarchy import carry_metadata
 
     carry_metadata(original, simplified)
-    props = [p for p in simplified.metadata_props if not p.key.startswith("onnxsim.")]
-    if len(props) != len(simplified.metadata_props):
-        del simplified.metadata_props[:]
-        simplified.metadata_props.extend(props)
+    drop_props(simplified.metadata_props, lambda key: key.startswith("onnxsim."))
 
 
 def simplify_model(
@@ -147,21 +134,20 @@ def simplify_model(
                 raise ValueError(f"unknown simplifier {simplifier!r}")
             _restore_metadata(original, model)
             files = with_weights(model, lifted, src.parent, dst)
-            ops_after = _op_counts(model)
+            ops_after = op_histogram(model.graph.node)
             del model
     except SimplifyError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SimplifyError(
-            f"{simplifier} failed: {first}", hint="use --simplifier onnxslim|none"
+            f"{simplifier} failed: {first_line(exc)}", hint="use --simplifier onnxslim|none"
         ) from exc
     seconds = time.perf_counter() - start
     return SimplifyResult(
         simplifier=simplifier,
         path=dst,
         seconds=seconds,
-        ops_before=_op_counts(original),
+        ops_before=op_histogram(original.graph.node),
         ops_after=ops_after,
         bytes_before=_bytes(src_files),
         bytes_after=_bytes(files),

@@ -18,10 +18,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from exportkit.errors import ExportkitError, OutputPathError
+from exportkit.errors import DiskFullError, OutputPathError
+from exportkit.onnxfile import external_tensors
 
 __all__ = [
-    "DiskFullError",
     "check_target",
     "default_output",
     "failed_path",
@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 
 PREFIX = ".exportkit-"
 _OWNER = re.compile(rf"^{re.escape(PREFIX)}(\d+)-")
-
-
-class DiskFullError(ExportkitError):
-    """The disk ran out of space while a file was written (exit 3)."""
 
 
 def default_output(name: str) -> Path:
@@ -150,7 +146,7 @@ def _relocate_data(model_file: Path, old_name: str, new_name: str) -> dict[str, 
 
     model = onnx.load(str(model_file), load_external_data=False)
     renames: dict[str, str] = {}
-    for tensor in model.graph.initializer:
+    for tensor in external_tensors(model):
         for entry in tensor.external_data:
             if entry.key != "location":
                 continue

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import InputSpecError
+from exportkit.errors import InputSpecError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ def load_data(path_text: str, name: str) -> dict[str, torch.Tensor]:
         content = _read(path)
     except Exception as exc:
         raise InputSpecError(
-            f"cannot read input data {path_text!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            f"cannot read input data {path_text!r}: {first_line(exc, typed=True)}",
             hint="save arrays with numpy.save/numpy.savez, or tensors with torch.save",
         ) from None
     return _pick(content, name, path_text)

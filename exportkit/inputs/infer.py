@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import InputSpecError
+from exportkit.errors import InputSpecError, first_line
 from exportkit.inputs.examples import draw, fit_fixed
 from exportkit.inputs.layers import BATCH, SEQ, accepts, fits, has_rule, kind_of
 from exportkit.inputs.spec import TensorSpec
@@ -108,11 +108,12 @@ def _walk_guesses(module: nn.Module, count: int) -> list[list[TensorSpec]]:
 
 def error_line(exc: BaseException) -> str:
     """``Type: first line``; TorchScript's interpreter puts the real error on its last line."""
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    if not lines:
-        return type(exc).__name__
-    line = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
-    return line if line.startswith(type(exc).__name__) else f"{type(exc).__name__}: {line}"
+    line = first_line(exc, typed=True)
+    if "TorchScript interpreter" not in line:
+        return line
+    last = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][-1]
+    name = type(exc).__name__
+    return last if last.startswith(name) else f"{name}: {last}"
 
 
 def _slot_name(module: nn.Module, index: int) -> int | str:
@@ -515,7 +516,5 @@ def _confirm(module: nn.Module, tensors: Mapping[str, torch.Tensor]) -> str | No
         with torch.no_grad():
             module(**tensors)
     except Exception as exc:
-        return (
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        )
+        return error_line(exc)
     return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import LoadError, SpecError
+from exportkit.errors import LoadError, SpecError, first_line
 from exportkit.inputs import SuggestedInputs
 from exportkit.inputs.make import spec_of
 
@@ -87,9 +87,8 @@ def load_torchscript(path: Path) -> nn.Module:
             warnings.simplefilter("ignore", DeprecationWarning)
             scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(
-            f"{path} is not a TorchScript archive ({first})",
+            f"{path} is not a TorchScript archive ({first_line(exc)})",
             hint=f"a state dict needs its model: path/to/model.py:Net --weights {path}; "
             "a torch.export archive is read from a .pt2 file",
         ) from None
@@ -115,9 +114,8 @@ def load_exported(path: Path) -> tuple[nn.Module, SuggestedInputs | None]:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(
-            f"{path} is not a torch.export archive ({first})",
+            f"{path} is not a torch.export archive ({first_line(exc)})",
             hint="write one with torch.export.save(torch.export.export(model, args), 'model.pt2')",
         ) from None
     try:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import LoadError, SpecError
+from exportkit.errors import LoadError, SpecError, first_line
 from exportkit.inputs import SuggestedInputs, TensorSpec
 from exportkit.inputs.layers import BATCH, SEQ
 
@@ -29,11 +29,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_hf(
@@ -69,7 +64,7 @@ def load_hf(
         config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
         raise SpecError(
-            f"transformers cannot read {folder / 'config.json'}: {_first_line(exc)}",
+            f"transformers cannot read {folder / 'config.json'}: {first_line(exc)}",
             hint="check model_type in config.json; it must be an architecture this transformers knows",
         ) from None
     notes = []
@@ -98,7 +93,7 @@ def load_hf(
             notes.append(f"hf: no weights in {folder}; randomly initialized (seeded)")
     except Exception as exc:
         raise LoadError(
-            f"building {cls.__name__} from {folder} failed: {_first_line(exc)}",
+            f"building {cls.__name__} from {folder} failed: {first_line(exc)}",
             hint="check the config; run with --debug for the full error",
         ) from exc
     model.eval()

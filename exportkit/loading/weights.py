@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import WeightsError
+from exportkit.errors import WeightsError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -94,10 +94,9 @@ def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) ->
     try:
         content = _read(path)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
         raise WeightsError(
-            f"cannot read weights {path}: {first}"
+            f"cannot read weights {path}: {first_line(exc)}"
             if not unsafe
             else f"{path} holds pickled Python objects, not just tensors; exportkit does not unpickle them",
             hint="save weights with torch.save(model.state_dict(), path) or safetensors"

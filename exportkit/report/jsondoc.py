@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "dump_document", "fields_of", "to_jsonable"]
@@ -26,9 +28,28 @@ def fields_of(obj: Any) -> dict[str, Any]:
     return {n: getattr(obj, n) for n in names}
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses -> dicts of their fields, recursively (what the JSON output holds)."""
-    return json.loads(json.dumps(obj, default=fields_of))
+#: Properties that JSON documents carry beside a dataclass's fields (derived verdicts, counts).
+_DERIVED = ("passed", "nodes_before", "nodes_after", "error", "pytorch_failed")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses (fields, plus the derived properties in ``_DERIVED``), paths, mappings,
+    sequences and non-finite floats -> plain JSON values, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in _DERIVED:
+            if isinstance(getattr(type(value), name, None), property):
+                out[name] = to_jsonable(getattr(value, name))
+        return out
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _line_encoder() -> Callable[[Any], str]:

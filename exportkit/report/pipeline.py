@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import shlex
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
+
+from exportkit.report.jsondoc import to_jsonable
 
 if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
@@ -24,26 +23,6 @@ __all__ = [
     "to_jsonable",
     "verdict_reason",
 ]
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, paths, mappings and non-finite floats -> plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("passed", "nodes_before", "nodes_after", "error", "pytorch_failed"):
-            attr = getattr(type(value), name, None)
-            if isinstance(attr, property):
-                out[name] = to_jsonable(getattr(value, name))
-        return out
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def render_json(report: Report) -> str:

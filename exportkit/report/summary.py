@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from exportkit.onnxfile import op_key
 from exportkit.report.comparison import render_comparison
 from exportkit.report.jsondoc import SCHEMA_VERSION, dump_document, fields_of, to_jsonable
 from exportkit.report.text import (
@@ -130,7 +131,7 @@ def _node_row(summary: GraphSummary, index: int, level: int) -> Row:
     node = summary.nodes[index]
     full = node.name or f"#{index}"
     name = full.rsplit("/", 1)[-1] if full.startswith("/") else full
-    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+    op = op_key(node.domain, node.op_type)
     unknown = 1 if node.macs is None else 0
     return Row(level, "node", name, full, op, node.outputs, node.params, node.macs, unknown, 1)
 

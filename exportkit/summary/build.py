@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 import onnx
 
 from exportkit.errors import UsageError
+from exportkit.onnxfile import op_histogram
 from exportkit.summary.graph import DTYPE_BITS, LoadedModel, dtype_name, load_model, value_map
 from exportkit.summary.results import GraphSummary, TensorInfo
 from exportkit.summary.tree import PARAM_DTYPES, TreeBuilder, element_count
@@ -101,11 +102,6 @@ def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) ->
     for numel, dtype in builder.constant_params:
         param_bytes[dtype] = param_bytes.get(dtype, 0) + (numel * DTYPE_BITS.get(dtype, 0) + 7) // 8
 
-    histogram: dict[str, int] = {}
-    for n in nodes:
-        key = _op_key(n.domain, n.op_type)
-        histogram[key] = histogram.get(key, 0) + 1
-
     producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
     return GraphSummary(
         path=str(loaded.path),
@@ -125,7 +121,7 @@ def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) ->
         param_bytes=dict(sorted(param_bytes.items())),
         macs=sum(n.macs for n in nodes if n.macs is not None),
         unknown_macs=builder.unknown_macs,
-        op_histogram=dict(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        op_histogram=op_histogram(nodes),
         symbolic_dims=symbolic,
         bound_dims=bound,
         warnings=tuple(warnings),
@@ -154,10 +150,6 @@ def parse_dims(specs: Iterable[str]) -> dict[str, int]:
 
 def _nodes(n: int) -> str:
     return "1 node" if n == 1 else f"{n:,} nodes"
-
-
-def _op_key(domain: str, op_type: str) -> str:
-    return op_type if domain in ("", "ai.onnx") else f"{domain}::{op_type}"
 
 
 def _parameters(graph: onnx.GraphProto) -> dict[str, tuple[int, str]]:

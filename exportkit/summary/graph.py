@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from exportkit.errors import OnnxFileError
+from exportkit.onnxfile import ExternalRef, external_ref, external_tensors
 from exportkit.summary.results import Dim, TensorInfo
 
 __all__ = ["LoadedModel", "dtype_name", "infer_shapes", "load_model", "tensor_info", "value_map"]
@@ -21,9 +21,6 @@ logger = logging.getLogger(__name__)
 # Inline tensors bigger than this are emptied before shape inference: only small tensors (shapes,
 # axes, indices) carry data that inference reads, and copying weights would cost time and memory.
 _INLINE_DATA_LIMIT = 4096
-_ATTRIBUTE_TENSOR_OPS = frozenset(
-    {"Constant", "ConstantOfShape", "If", "Loop", "Scan", "SequenceMap"}
-)
 # Files up to this size go to shape inference as raw bytes; bigger ones hold inline weights.
 _DIRECT_INFER_LIMIT = 64 * 1024 * 1024
 
@@ -182,33 +179,14 @@ def _tensor_nbytes(tensor: onnx.TensorProto) -> int:
     return (count * bits + 7) // 8
 
 
-def _external_tensors(graph: onnx.GraphProto) -> Iterable[onnx.TensorProto]:
-    for t in graph.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            yield t
-    for node in graph.node:
-        # Tensor attributes live on Constant-like nodes; graphs on control flow and custom ops.
-        if node.op_type not in _ATTRIBUTE_TENSOR_OPS and node.domain in ("", "ai.onnx"):
-            continue
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                if attr.t.data_location == onnx.TensorProto.EXTERNAL:
-                    yield attr.t
-            elif attr.type == onnx.AttributeProto.GRAPH:
-                yield from _external_tensors(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for g in attr.graphs:
-                    yield from _external_tensors(g)
-
-
 def _check_external_data(
     model: onnx.ModelProto, base: Path, path: Path
 ) -> tuple[tuple[str, ...], int]:
     """Stat every external-data file once; fail when one is missing or shorter than needed."""
     sizes: dict[str, int] = {}
-    for tensor in _external_tensors(model.graph):
-        entries = {e.key: e.value for e in tensor.external_data}
-        location = entries.get("location", "")
+    for tensor in external_tensors(model):
+        ref = external_ref(tensor) or ExternalRef("", 0, None)
+        location = ref.location
         if location not in sizes:
             target = base / location
             if not location or not target.is_file():
@@ -218,8 +196,8 @@ def _check_external_data(
                     hint=f"copy {location or 'the data file'} into {base} beside the .onnx file",
                 )
             sizes[location] = target.stat().st_size
-        offset = int(entries.get("offset", "0") or 0)
-        length = int(entries.get("length", "0") or 0) or _tensor_nbytes(tensor)
+        offset = ref.offset
+        length = ref.length or _tensor_nbytes(tensor)
         if offset + length > sizes[location]:
             raise OnnxFileError(
                 f"external data file {location!r} is truncated: tensor {tensor.name!r} needs "

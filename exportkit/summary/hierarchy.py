@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import onnx
 
+from exportkit.onnxfile import set_props
+
 __all__ = ["SCOPE_KEYS", "Scope", "ScopeReader", "carry_metadata", "common_scope"]
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
@@ -163,15 +165,6 @@ def common_scope(scopes: Sequence[Scope]) -> Scope:
     return first[:n]
 
 
-def _set_props(node: onnx.NodeProto, values: dict[str, str]) -> None:
-    kept = [p for p in node.metadata_props if p.key not in values]
-    del node.metadata_props[:]
-    for p in kept:
-        node.metadata_props.add(key=p.key, value=p.value)
-    for key, value in values.items():
-        node.metadata_props.add(key=key, value=value)
-
-
 def _scope_props(node: onnx.NodeProto, scope: Scope, root_class: str | None) -> dict[str, str]:
     """Metadata in the dynamo exporter's format for ``node`` placed in ``scope``."""
     names = ["", *(p for p, _ in scope), node.name or node.op_type]
@@ -243,16 +236,16 @@ def carry_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) -> in
         src_scope = reader.scope(source) if source is not None else None
         if source is not None and src_scope is not None:
             if src_scope[2] == "metadata":
-                _set_props(node, {p.key: p.value for p in source.metadata_props})
+                set_props(node.metadata_props, {p.key: p.value for p in source.metadata_props})
             else:
-                _set_props(node, _scope_props(node, src_scope[0], root_class))
+                set_props(node.metadata_props, _scope_props(node, src_scope[0], root_class))
             placed[id(node)] = src_scope[0]
             written += 1
             continue
         shared = [s for inp in node.input for s in readers.get(inp, ())]
         if shared:
             scope = common_scope(shared)
-            _set_props(node, _scope_props(node, scope, root_class))
+            set_props(node.metadata_props, _scope_props(node, scope, root_class))
             placed[id(node)] = scope
             written += 1
         else:
@@ -289,7 +282,7 @@ def _place_by_neighbours(
                 still.append(node)
                 continue
             scope = common_scope(near)
-            _set_props(node, _scope_props(node, scope, root_class))
+            set_props(node.metadata_props, _scope_props(node, scope, root_class))
             placed[id(node)] = scope
             written += 1
         if len(still) == len(pending):

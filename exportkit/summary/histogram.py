@@ -9,6 +9,7 @@ from pathlib import Path
 
 import onnx
 
+from exportkit.onnxfile import op_histogram as op_histogram_of
 from exportkit.summary.results import GraphSummary
 
 __all__ = ["GraphComparison", "OpCountChange", "compare", "compare_histograms", "op_histogram"]
@@ -24,11 +25,7 @@ def op_histogram(model: onnx.ModelProto | str | os.PathLike[str]) -> dict[str, i
         from exportkit.summary.graph import load_model
 
         model = load_model(Path(model)).model
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return op_histogram_of(model.graph.node)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exportkit.errors import OnnxFileError, OutputPathError
+from exportkit.errors import OnnxFileError
+from exportkit.onnxfile import all_nodes, data_locations, set_props, write_atomic
 
 if TYPE_CHECKING:
     import onnx
@@ -128,60 +129,11 @@ def _load_graph(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _graphs(model: onnx.ModelProto) -> Iterator[onnx.GraphProto]:
-    """The main graph and every subgraph (If/Loop/Scan bodies), depth first."""
-    stack = [model.graph]
-    while stack:
-        graph = stack.pop()
-        yield graph
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.HasField("g"):
-                    stack.append(attribute.g)
-                stack.extend(attribute.graphs)
-
-
-def _nodes(model: onnx.ModelProto) -> Iterator[onnx.NodeProto]:
-    for graph in _graphs(model):
-        yield from graph.node
-    for function in model.functions:
-        yield from function.node
-
-
-def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    """Every tensor that can hold external data: initializers and tensor attributes."""
-    for graph in _graphs(model):
-        yield from graph.initializer
-        for sparse in graph.sparse_initializer:
-            yield sparse.values
-            yield sparse.indices
-    for node in _nodes(model):
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("sparse_tensor"):
-                yield attribute.sparse_tensor.values
-                yield attribute.sparse_tensor.indices
-
-
-def _external_locations(model: onnx.ModelProto) -> list[str]:
-    import onnx
-
-    locations: dict[str, None] = {}
-    for tensor in _tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            for entry in tensor.external_data:
-                if entry.key == "location":
-                    locations[entry.value] = None
-    return list(locations)
-
-
 def _data_files(model: onnx.ModelProto, source: Path) -> tuple[dict[str, Path], tuple[str, ...]]:
     """External data location -> file beside ``source``; and the locations that are missing."""
     found: dict[str, Path] = {}
     missing: list[str] = []
-    for location in _external_locations(model):
+    for location in data_locations(model):
         relative = posixpath.normpath(location.replace("\\", "/"))
         if relative.startswith("../") or relative == ".." or posixpath.isabs(relative):
             # ONNX forbids data outside the model's folder; serving it would expose the disk.
@@ -197,18 +149,6 @@ def _data_files(model: onnx.ModelProto, source: Path) -> tuple[dict[str, Path], 
     return found, tuple(missing)
 
 
-def _set_props(props: list[onnx.StringStringEntryProto], values: Mapping[str, str]) -> None:
-    """Set ``values`` in a metadata_props list: replace keys that exist, append the others."""
-    index = {entry.key: entry for entry in props}
-    for key, value in values.items():
-        if key in index:
-            index[key].value = str(value)
-        else:
-            entry = props.add()  # type: ignore[attr-defined]
-            entry.key = key
-            entry.value = str(value)
-
-
 def _infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
     """The model with inferred shapes stored as value_info; the model unchanged on failure."""
     import onnx
@@ -221,20 +161,6 @@ def _infer_shapes(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
         logger.info("shape inference failed, showing the graph without it: %s", exc)
         return model, f"{type(exc).__name__}: {exc}"
     return inferred, None
-
-
-def _write_atomic(model: onnx.ModelProto, dst: Path) -> None:
-    """Write beside ``dst`` then rename, so no half-written model is ever left."""
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(model.SerializeToString())
-        tmp.replace(dst)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputPathError(
-            f"cannot write {dst}: {exc.strerror or exc}",
-            hint="choose a folder you can write to",
-        ) from exc
 
 
 def annotate(
@@ -276,21 +202,21 @@ def annotate(
     if infer_shapes:
         model, error = _infer_shapes(model)
     if model_props:
-        _set_props(model.metadata_props, model_props)
+        set_props(model.metadata_props, model_props)
     unmatched: list[str] = []
     if node_props:
         by_name: dict[str, list[onnx.NodeProto]] = {}
-        for node in _nodes(model):
+        for node in all_nodes(model):
             if node.name:
                 by_name.setdefault(node.name, []).append(node)
         for name, props in node_props.items():
             if name not in by_name:
                 unmatched.append(name)
             for node in by_name.get(name, []):
-                _set_props(node.metadata_props, props)
+                set_props(node.metadata_props, props)
         if unmatched:
             logger.info("no node named %s in %s", ", ".join(unmatched), source)
-    _write_atomic(model, dst)
+    write_atomic(dst, model.SerializeToString(), hint="choose a folder you can write to")
     return AnnotatedModel(
         path=dst,
         shapes_inferred=infer_shapes and error is None,
@@ -343,6 +269,6 @@ def read_node_metadata(model_path: str | os.PathLike[str]) -> dict[str, dict[str
     model = _load_graph(Path(model_path))
     return {
         node.name: {entry.key: entry.value for entry in node.metadata_props}
-        for node in _nodes(model)
+        for node in all_nodes(model)
         if node.name and len(node.metadata_props) > 0
     }
