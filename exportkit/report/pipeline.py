@@ -28,7 +28,13 @@ __all__ = [
 def render_json(report: Report) -> str:
     """The whole report as JSON; ``schema_version`` comes first."""
     data = to_jsonable(report)
-    data = {"schema_version": data.pop("schema_version"), "passed": report.passed, **data}
+    unproven = list(report.validation.unproven) if report.validation is not None else []
+    data = {
+        "schema_version": data.pop("schema_version"),
+        "passed": report.passed,
+        "unproven": unproven,
+        **data,
+    }
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -88,7 +94,7 @@ def render_validation(result: ValidationResult) -> str:
                 "exact" if exact else f"{check.atol:g}",
                 "" if exact else f"{check.rtol:g}",
                 "" if exact else f"{check.atol_needed:.1e}",
-                "ok" if check.passed else "FAIL",
+                "FAIL" if not check.passed else "unproven" if name in result.unproven else "ok",
             ]
         )
     if len(rows) > 1:
@@ -100,6 +106,7 @@ def render_validation(result: ValidationResult) -> str:
                 if (check.name, w) not in warned:
                     warned.add((check.name, w))
                     lines.append(f"  ~ {check.name}: {w}")
+    lines += _unproven_lines(result)
     for trial in trials:
         if trial.passed:
             continue
@@ -109,7 +116,54 @@ def render_validation(result: ValidationResult) -> str:
         for check in trial.outputs:
             for f in check.findings:
                 lines.append(f"       {check.name}: {f} (max abs {check.max_abs:.2e})")
+    lines += _magnitude_lines(result)
     return "\n".join(lines)
+
+
+def _unproven_lines(result: ValidationResult) -> list[str]:
+    """Outputs whose check could not have failed, why, and what to do about it."""
+    lines = []
+    for name in result.unproven:
+        checks = [c for t in result.trials for c in t.outputs if c.name == name]
+        if all(c.constant for c in checks):
+            why = "constant in every case"
+        elif all(math.prod(c.shape) == 0 for c in checks):
+            why = "empty in every case"
+        else:
+            magnitude = max(c.magnitude for c in checks)
+            own = max(c.max_abs / c.magnitude if c.magnitude else 0.0 for c in checks)
+            why = (
+                f"every value within atol {checks[0].atol:g} of zero (max |value| "
+                f"{magnitude:.2g}); at its own scale the values differ by up to {own:.1e} of "
+                "their magnitude, as rounding residue may"
+            )
+        lines.append(f"  UNPROVEN {name}: {why}; its check could not have failed")
+    if result.unproven:
+        lines.append(
+            "  hint: check with real weights (--weights FILE), or calibrate the normalization "
+            "statistics (run real batches in train mode) before exporting"
+            + ("" if result.strict else "; --strict makes unproven outputs fail")
+        )
+    return lines
+
+
+def _magnitude_lines(result: ValidationResult) -> list[str]:
+    """For an output that fails only at elements far below its magnitude: say so."""
+    lines = []
+    for name, check in result.worst().items():
+        large = check.magnitude > 1 and check.max_abs <= check.atol + check.rtol * check.magnitude
+        if check.passed or not large:
+            continue
+        lines.append(
+            f"  ~ {name}: values reach {check.magnitude:.2g}; its largest difference "
+            f"({check.max_abs:.2g}) is {check.max_abs / check.magnitude:.1e} of that: the failure "
+            "is relative error on values of that magnitude, at elements much smaller"
+        )
+        lines.append(
+            "    hint: random weights without trained normalization reach such values; try real "
+            f"weights (--weights FILE), or --rtol/--atol (it passes at --atol {check.atol_needed:.1e})"
+        )
+    return lines
 
 
 def render_divergence(div: Divergence) -> list[str]:
@@ -191,7 +245,7 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             lines += render_divergence(result.divergence)
     lines.append("")
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
-    lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}")
+    lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}{_unproven_note(report)}")
     return "\n".join(lines) + "\n"
 
 
@@ -223,6 +277,14 @@ def verdict_reason(report: Report) -> str:
     if report.output is not None and report.target is not None and report.output != report.target:
         reasons.append(f"failing file kept as {report.output}; {report.target} not changed")
     return "; ".join(reasons) or "see the report"
+
+
+def _unproven_note(report: Report) -> str:
+    validation = report.validation
+    if validation is None or not validation.unproven:
+        return ""
+    strict = " (--strict)" if validation.strict else ""
+    return f", unproven{strict}: {', '.join(validation.unproven)}"
 
 
 def render_junit(report: Report) -> str:
@@ -260,6 +322,18 @@ def render_junit(report: Report) -> str:
                 f"  <testcase classname={quoteattr(report.model)} name={quoteattr('dynamic ' + fd.label)}>"
                 f"<failure message={msg}/></testcase>"
             )
+    validation = report.validation
+    for output in validation.unproven if validation is not None else ():
+        msg = quoteattr(f"{output}: the check could not have failed (unproven)")
+        if validation is not None and validation.strict:
+            failures += 1
+            verdict = f"<failure message={msg}/>"
+        else:
+            verdict = f"<skipped message={msg}/>"
+        cases.append(
+            f"  <testcase classname={quoteattr(report.model)} name={quoteattr('unproven ' + output)}>"
+            f"{verdict}</testcase>"
+        )
     head = (
         f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
         f'tests="{len(cases)}" failures="{failures}">'

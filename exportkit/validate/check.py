@@ -55,7 +55,18 @@ def check_onnx(
     start = time.perf_counter()
     sess = session(path)
     trials = tuple(_run_trial(sess, case, tolerances or Tolerances()) for case in cases)
-    return ValidationResult(path, trials, time.perf_counter() - start, strict=strict)
+    return ValidationResult(
+        path, trials, time.perf_counter() - start, unproven=_unproven(trials), strict=strict
+    )
+
+
+def _unproven(trials: Sequence[Trial]) -> tuple[str, ...]:
+    """The outputs whose check could not have failed in any trial that compared them."""
+    seen: dict[str, bool] = {}
+    for trial in trials:
+        for check in trial.outputs:
+            seen[check.name] = seen.get(check.name, True) and check.unproven
+    return tuple(name for name, unproven in seen.items() if unproven)
 
 
 def _mismatch(result: ValidationResult) -> bool:
