@@ -29,6 +29,7 @@ from exportkit.validate import (
     Parity,
     ValidationResult,
     make_cases,
+    require_compatible,
     three_way,
     validate,
 )
@@ -265,6 +266,7 @@ def run_check(
     outputs = [o.name for o in require_onnx(path).graph.output]
     stages = Stages(progress)
     prep = _prepare(stages, model, inputs, options)
+    require_compatible(path, prep.example)
     require_output_names(options.tolerances, outputs)
     check = _validator(stages, prep, options)("validate", path)
     return _report(

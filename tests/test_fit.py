@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from exportkit.errors import OnnxFileError
+from exportkit.cli import main
+from exportkit.errors import EXIT_USAGE, OnnxFileError
 from exportkit.export import export_model
 from exportkit.inputs import DynamicSpec, ExampleInputs, InputSpec, make_inputs
 from exportkit.validate import require_compatible
@@ -56,3 +57,16 @@ def test_a_file_that_does_not_take_the_inputs_is_refused(
 def test_inputs_that_fit_pass_by_name_and_by_position(two_inputs_file: Path) -> None:
     for specs in (["ids:3x5:int64", "scale:2x1x1"], ["a:2x5:int64", "b:2x1x1"]):
         require_compatible(two_inputs_file, _inputs(specs))
+
+
+def test_check_with_another_models_file_is_bad_input(
+    two_inputs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = two_inputs_file.read_bytes()
+    code = main(["check", str(two_inputs_file), "tests/models/mlp.py:Net", "--input", "x:3x4"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    lines = [ln for ln in err.splitlines() if ln.startswith(("error:", "hint:"))]
+    assert len(lines) == 2 and "Traceback" not in err
+    assert lines[0].startswith("error: two.onnx does not take this model's inputs")
+    assert two_inputs_file.read_bytes() == before

@@ -65,3 +65,20 @@ def test_report_says_unproven_in_the_verdict_json_and_junit(
     assert report["passed"] is True and report["unproven"] == ["output"]
     assert report["validation"]["unproven"] == ["output"]
     assert "<testcase classname=" in junit.read_text() and "<skipped" in junit.read_text()
+
+
+def test_strict_makes_an_unproven_output_fail(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    js, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    spec = f"{models / 'unproven.py'}:ZeroHead"
+    argv = ["export", spec, "--exporter", "torchscript", "--simplifier", "none", "--strict"]
+    code = main([*argv, "-o", str(tmp_path / "m.onnx"), "--json", str(js), "--junit", str(junit)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "verdict   FAIL, unproven (--strict): output" in captured.out
+    assert "UNPROVEN output: constant in every case" in captured.out
+    report = json.loads(js.read_text())
+    assert report["passed"] is False and report["unproven"] == ["output"]
+    assert report["validation"]["strict"] is True
+    assert 'failures="1"' in junit.read_text()
