@@ -9,7 +9,8 @@
     │   ├── WeightsError                   a --weights file that is unreadable or does not fit the model
     │   ├── OnnxFileError                  a file that is not (complete) ONNX
     │   ├── OutputPathError                an output path that cannot be written
-    │   └── PortInUseError                 --port is taken
+    │   ├── PortInUseError                 --port is taken
+    │   └── HostError                      --host is not an address of this machine
     ├── LoadError                  exit 3  the model's file raised while importing or building
     ├── ForwardError               exit 3  the model raised on the example inputs
     ├── ExportError                exit 3  every exporter tried failed
@@ -39,6 +40,7 @@ __all__ = [
     "ExportError",
     "ExportkitError",
     "ForwardError",
+    "HostError",
     "InputSpecError",
     "LoadError",
     "OnnxFileError",
@@ -102,6 +104,10 @@ class OutputPathError(UsageError):
 
 class PortInUseError(UsageError):
     """The port given with --port is taken."""
+
+
+class HostError(UsageError):
+    """The address given with --host is not one of this machine's."""
 
 
 class LoadError(ExportkitError):

@@ -22,8 +22,15 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from exportkit.errors import EXIT_USAGE, OnnxFileError, PortInUseError, UsageError, ViewError
-from exportkit.viewer import ViewHandle, netron_outdated, serve
+from exportkit.errors import (
+    EXIT_USAGE,
+    HostError,
+    OnnxFileError,
+    PortInUseError,
+    UsageError,
+    ViewError,
+)
+from exportkit.viewer import ViewHandle, local_addresses, netron_outdated, serve
 
 
 def conv_model(channels: int = 4, *, doc: str = "") -> onnx.ModelProto:
@@ -180,9 +187,15 @@ def test_bad_port_number_is_a_usage_error(model_file: Path, port: object) -> Non
         serve(model_file, port=port)  # type: ignore[arg-type]
 
 
-def test_host_not_of_this_machine_is_a_view_error(model_file: Path) -> None:
-    with pytest.raises(ViewError, match=r"192\.0\.2\.1"):  # TEST-NET-1: never a local address
-        serve(model_file, host="192.0.2.1")
+def test_host_not_of_this_machine_is_a_usage_error(model_file: Path) -> None:
+    # A documentation address (TEST-NET) that no interface here has.
+    foreign = next(
+        a for a in ("192.0.2.1", "198.51.100.1", "203.0.113.1") if a not in local_addresses()
+    )
+    with pytest.raises(HostError, match=re.escape(foreign)) as info:
+        serve(model_file, host=foreign)
+    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.hint is not None and "127.0.0.1" in info.value.hint
 
 
 def test_two_views_serve_their_own_models_and_stop_independently(

@@ -25,9 +25,16 @@ from exportkit.viewer.annotate import (
     prepare_view,
     read_node_metadata,
 )
-from exportkit.viewer.environment import browser_available, is_loopback, ssh_tunnel_hint
+from exportkit.viewer.environment import (
+    browser_available,
+    check_host,
+    is_loopback,
+    local_addresses,
+    ssh_tunnel_hint,
+)
 from exportkit.viewer.findings import report_findings
-from exportkit.viewer.server import ViewHandle, check_port, netron_outdated, serve_files
+from exportkit.viewer.netron import netron_outdated
+from exportkit.viewer.server import ViewHandle, check_port, serve_files
 
 __all__ = [
     "AnnotatedModel",
@@ -35,9 +42,11 @@ __all__ = [
     "ViewHandle",
     "annotate",
     "browser_available",
+    "check_host",
     "check_port",
     "findings_props",
     "is_loopback",
+    "local_addresses",
     "netron_outdated",
     "prepare_view",
     "read_node_metadata",
@@ -64,7 +73,8 @@ def serve(
     An ``.onnx`` file is shown through a prepared copy (see ``prepare_view``): intermediate
     shapes stored, ``model_props``/``node_props`` written into its metadata, external weights
     served from beside the original. Other files Netron reads are served as they are. Only the
-    model and its data files are reachable: not the rest of its folder.
+    model and its data files are reachable: not the rest of its folder, and no data file that
+    is a link leading out of it.
 
     Args:
         path: The model file.
@@ -82,10 +92,13 @@ def serve(
         inference, a Netron too old to draw); ``.annotation`` says what the copy holds.
 
     Raises:
-        OnnxFileError: The file does not exist or is not ONNX.
+        HostError: ``host`` is not an address of this machine.
+        OnnxFileError: The file does not exist or is not ONNX, or a data file it names leads
+            outside its folder.
         PortInUseError: ``port`` is taken.
-        ViewError: Netron cannot be started (missing package, host not of this machine).
+        ViewError: Netron cannot be started (missing package).
     """
+    check_host(host)
     source = Path(path)
     if source.is_dir():
         raise OnnxFileError(f"{source} is a folder", hint="give the model file inside it")
@@ -107,6 +120,7 @@ def serve(
             host=host,
             port=port,
             title=str(source),
+            folder=source.parent,
             on_stop=lambda: shutil.rmtree(view_dir, ignore_errors=True),
         )
     except BaseException:

@@ -1,14 +1,124 @@
-"""Where the viewer runs: loopback or not, can a browser open here, how to reach it over SSH."""
+"""Where the viewer runs: this machine's addresses, loopback or not, can a browser open here,
+how to reach it over SSH."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import os
 import socket
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["browser_available", "is_loopback", "ssh_tunnel_hint", "url_for"]
+from exportkit.errors import HostError
+
+__all__ = [
+    "address_family",
+    "browser_available",
+    "check_host",
+    "is_loopback",
+    "local_addresses",
+    "ssh_tunnel_hint",
+    "url_for",
+]
+
+_SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """The socket family a server bound to ``host`` uses (IPv6 for a literal with a colon)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bindable(address: str) -> bool:
+    with socket.socket(address_family(address), socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def _interface_addresses() -> list[str]:
+    """Addresses of this machine's interfaces (Linux reads them directly; elsewhere, the host
+    name's addresses)."""
+    found: list[str] = []
+    if sys.platform.startswith("linux"):
+        import fcntl
+        import struct
+
+        for _, name in socket.if_nameindex():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    packed = fcntl.ioctl(
+                        s.fileno(), _SIOCGIFADDR, struct.pack("256s", name[:15].encode())
+                    )
+                except OSError:
+                    continue  # no IPv4 address on this interface
+                found.append(socket.inet_ntoa(packed[20:24]))
+        try:
+            lines = Path("/proc/net/if_inet6").read_text().splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 6:
+                address = ipaddress.IPv6Address(int(fields[0], 16))
+                found.append(f"{address}%{fields[5]}" if address.is_link_local else str(address))
+    with contextlib.suppress(OSError, UnicodeError):
+        found += [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)]
+    return found
+
+
+def local_addresses() -> list[str]:
+    """The IP addresses a server can listen on here: loopback first, then IPv4, then IPv6."""
+    unique = dict.fromkeys(["127.0.0.1", "::1", *_interface_addresses()])
+    usable = [a for a in unique if _bindable(a)]
+
+    def order(address: str) -> tuple[bool, bool, str]:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return (not ip.is_loopback, ip.version == 6, address)
+
+    return sorted(usable, key=order)
+
+
+def check_host(host: str) -> None:
+    """Fail unless a server can listen on ``host`` here: an address of this machine, a name
+    that resolves to one, or 0.0.0.0 / :: (every interface).
+
+    Cheap (no port is taken), so callers check it before any long work.
+
+    Raises:
+        HostError: ``host`` is empty, does not resolve, or is not an address of this machine;
+            the hint lists the addresses that are.
+    """
+    bare = host.strip()
+    bare = bare[1:-1] if bare.startswith("[") and bare.endswith("]") else bare
+    listing = ", ".join(local_addresses())
+    hint = f"use an address of this machine: {listing}; or 0.0.0.0 for every interface"
+    if not bare:
+        raise HostError("the host to listen on is empty", hint=hint)
+    family = address_family(bare)
+    try:
+        resolved = socket.getaddrinfo(bare, None, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        raise HostError(
+            f"host {host!r} is neither an address nor a name this machine resolves", hint=hint
+        ) from None
+    address = str(resolved[0][4][0])
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((bare, 0))
+        except OSError as exc:
+            shown = repr(host) if address == bare else f"{host!r} ({address})"
+            what = (
+                "is not an address of this machine"
+                if exc.errno == errno.EADDRNOTAVAIL
+                else f"cannot be listened on: {exc.strerror or exc}"
+            )
+            raise HostError(f"host {shown} {what}", hint=hint) from None
 
 
 def is_loopback(host: str) -> bool:
