@@ -302,6 +302,26 @@ def test_check_port_and_serve_check_the_host_first(external: Path, tmp_path: Pat
         serve(external, host=foreign_address())
 
 
+@pytest.mark.parametrize("model", ["tiny.onnx", "mlp.py:MLP"])
+def test_cli_host_not_of_this_machine_is_exit_2_before_any_export(
+    tmp_path: Path, models: Path, capfd: pytest.CaptureFixture[str], model: str
+) -> None:
+    from exportkit.cli import main
+
+    onnx.save(conv_model(), str(tmp_path / "tiny.onnx"))
+    spec = str(tmp_path / model) if model.endswith(".onnx") else f"{models}/zoo.py:MLP"
+    target = tmp_path / "out.onnx"
+    code = main(["view", spec, "-o", str(target), "--host", foreign_address(), "--no-browser"])
+    captured = capfd.readouterr()
+    assert code == EXIT_USAGE
+    assert captured.err.splitlines() == [
+        f"error: host '{foreign_address()}' is not an address of this machine",
+        f"hint: use an address of this machine: {', '.join(local_addresses())}; "
+        "or 0.0.0.0 for every interface",
+    ]
+    assert captured.out == "" and not target.exists()
+
+
 def test_ipv6_any_address_is_this_machines() -> None:
     try:
         with socket.socket(socket.AF_INET6) as probe:

@@ -124,6 +124,7 @@ def _cmd_summary(args: argparse.Namespace, options: Options) -> int:
 def _cmd_view(args: argparse.Namespace, options: Options) -> int:
     from exportkit import viewer
 
+    viewer.check_host(options.host)  # exit 2 before the warning below and before any export
     if not viewer.is_loopback(options.host):
         print(
             f"warning: listening on {options.host}: anyone who can reach this machine can open "
