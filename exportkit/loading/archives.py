@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from exportkit.errors import LoadError, SpecError, first_line
+from exportkit.errors import LoadError, SpecError
 from exportkit.inputs import SuggestedInputs
 from exportkit.inputs.make import spec_of
+from exportkit.loading.quiet import captured
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,6 +74,63 @@ def _exists(path: Path) -> None:
         )
 
 
+FileKind = Literal["exported", "torchscript", "torch.save", "pickle", "safetensors", "empty"]
+_KINDS: dict[FileKind, str] = {
+    "exported": "a torch.export archive",
+    "torchscript": "a TorchScript archive",
+    "torch.save": "a torch.save file (a state dict, or pickled Python objects)",
+    "pickle": "a Python pickle",
+    "safetensors": "a safetensors weights file",
+    "empty": "an empty file",
+}
+
+
+def sniff(path: Path) -> FileKind | None:
+    """What a saved-model file holds, read from its first bytes and zip directory, never
+    unpickled; None when it is none of the kinds torch writes."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+        if not head:
+            return "empty"
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        else:
+            names = []
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(
+        n.rsplit("/", 1)[-1] in ("archive_format", "serialized_exported_program.json")
+        for n in names
+    ):
+        return "exported"
+    if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    if any(n.endswith("data.pkl") for n in names):
+        return "torch.save"
+    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+        return "pickle"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 1 << 30:
+        return "safetensors"
+    return None
+
+
+def _wrong_kind(path: Path, kind: FileKind, expected: FileKind) -> SpecError:
+    """The error for a file that holds something else than its name says."""
+    what = f"{path} is not {_KINDS[expected]}: it is {_KINDS[kind]}"
+    if kind in ("torch.save", "pickle", "safetensors"):
+        return SpecError(
+            what,
+            hint=f"weights need their model: path/to/model.py:Net --weights {path} "
+            "(exportkit never unpickles a file)",
+        )
+    if kind == "empty":
+        return SpecError(what, hint="the file was not written completely; save it again")
+    suffix = ".pt2" if kind == "exported" else ".pt"
+    return SpecError(what, hint=f"name it with the {suffix} suffix: {path.with_suffix(suffix)}")
+
+
 def load_torchscript(path: Path) -> nn.Module:
     """A TorchScript archive as a module whose forward takes the archive's argument names.
 
@@ -81,14 +140,17 @@ def load_torchscript(path: Path) -> nn.Module:
     import torch
 
     _exists(path)
+    kind = sniff(path)
+    if kind is not None and kind != "torchscript":
+        raise _wrong_kind(path, kind, "torchscript")
     try:
-        with warnings.catch_warnings():
+        with captured(f"reading {path}") as kept, warnings.catch_warnings():
             # torch deprecates TorchScript; reading an archive the user already has is still right.
             warnings.simplefilter("ignore", DeprecationWarning)
             scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise SpecError(
-            f"{path} is not a TorchScript archive ({first_line(exc)})",
+            f"{path} is not a readable TorchScript archive ({kept.reason(exc)})",
             hint=f"a state dict needs its model: path/to/model.py:Net --weights {path}; "
             "a torch.export archive is read from a .pt2 file",
         ) from None
@@ -111,11 +173,15 @@ def load_exported(path: Path) -> tuple[nn.Module, SuggestedInputs | None]:
     import torch
 
     _exists(path)
+    kind = sniff(path)
+    if kind is not None and kind != "exported":
+        raise _wrong_kind(path, kind, "exported")
     try:
-        program = torch.export.load(str(path))
+        with captured(f"reading {path}") as kept:
+            program = torch.export.load(str(path))
     except Exception as exc:
         raise SpecError(
-            f"{path} is not a torch.export archive ({first_line(exc)})",
+            f"{path} is not a readable torch.export archive ({kept.reason(exc)})",
             hint="write one with torch.export.save(torch.export.export(model, args), 'model.pt2')",
         ) from None
     try:

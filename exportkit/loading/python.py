@@ -19,7 +19,7 @@ from exportkit.loading.spec import ModelSpec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["load_python", "where"]
+__all__ = ["load_python", "package_of", "where"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,66 @@ def _module_name(path: Path) -> str:
     return f"{stem}_{abs(hash(str(path.resolve()))) % 10**8}"
 
 
-def _import_file(path: Path, text: str) -> Any:
+def package_of(path: Path) -> tuple[Path, str] | None:
+    """The folder to import ``path`` from and its dotted name, when it lies in a package.
+
+    As pytest finds a module's root: walk up while the folder has an ``__init__.py``; the
+    folder above the outermost package goes on ``sys.path``. None for a standalone file (or a
+    folder name that is not an identifier, which Python could not import either).
+    """
+    resolved = path.resolve()
+    folder = resolved.parent
+    parts = [] if resolved.stem == "__init__" else [resolved.stem]
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not (resolved.parent / "__init__.py").is_file():
+        return None
+    if not all(part.isidentifier() for part in parts):
+        logger.debug("%s: package path %s is not importable; imported alone", path, parts)
+        return None
+    return folder, ".".join(parts)
+
+
+def _import_in_package(path: Path, root: Path, dotted: str) -> Any:
+    """Import ``path`` as ``dotted`` (its package's relative imports work) from ``root``."""
+    top = dotted.split(".", 1)[0]
+    loaded = sys.modules.get(top)
+    expected = (root / top).resolve()
+    if loaded is not None:
+        places = [Path(p).resolve() for p in getattr(loaded, "__path__", [])]
+        if expected not in places:
+            where_from = places[0] if places else getattr(loaded, "__file__", "?")
+            raise SpecError(
+                f"{path} belongs to package {top!r} in {root}, but another {top!r} is already "
+                f"imported from {where_from}",
+                hint=f"load the model in a fresh process, or rename the package {top!r}",
+            )
+    with _importable(root):
+        try:
+            return importlib.import_module(dotted)
+        except Exception as exc:
+            raise LoadError(
+                f"{path} raised while importing as {dotted}: {where(exc)}",
+                hint=f"fix the error, or run python -c 'import {dotted}' from {root} to see the "
+                "traceback",
+            ) from exc
+
+
+def _import_file(path: Path, text: str) -> tuple[Any, Path, str | None]:
+    """The file's module, the folder its imports resolve from, and a note when it was imported
+    as part of a package."""
     if not path.is_file():
         raise SpecError(
             f"model file {str(path)!r} does not exist",
             hint=f"check the path in {text!r}; it is read relative to {Path.cwd()}",
         )
+    package = package_of(path)
+    if package is not None:
+        root, dotted = package
+        note = f"import: {path} imported as {dotted}, with {root} put on sys.path while loading"
+        logger.info("%s", note)
+        return _import_in_package(path, root, dotted), root, note
     mod_name = _module_name(path)
     spec = importlib.util.spec_from_file_location(mod_name, path.resolve())
     if spec is None or spec.loader is None:
@@ -67,7 +121,7 @@ def _import_file(path: Path, text: str) -> Any:
                 f"{path} raised while importing: {where(exc)}",
                 hint="fix the error in the model file, or run it with python to see the traceback",
             ) from exc
-    return module
+    return module, path.resolve().parent, None
 
 
 def _import_module(name: str, text: str) -> Any:
@@ -189,8 +243,18 @@ def _missing_params(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
     return [p.name for p in required if p.default is p.empty and p.name not in kwargs]
 
 
-def load_python(spec: ModelSpec, kwargs: Mapping[str, Any]) -> tuple[nn.Module, Any]:
-    """Import the file or module a spec names and build the model; returns it and its namespace.
+def load_python(
+    spec: ModelSpec, kwargs: Mapping[str, Any]
+) -> tuple[nn.Module, Any, tuple[str, ...]]:
+    """Import the file or module a spec names and build the model.
+
+    A file inside a package (``src/pkg/models/net.py`` beside ``src/pkg/__init__.py``) is
+    imported as ``pkg.models.net``, so its relative imports work; a standalone file under its
+    own stem, with its folder on ``sys.path`` while it loads (sibling imports).
+
+    Returns:
+        The model, the namespace it came from, and notes for the report (what was put on the
+        path).
 
     Raises:
         SpecError: the spec names nothing loadable, or the constructor's arguments do not fit.
@@ -198,10 +262,12 @@ def load_python(spec: ModelSpec, kwargs: Mapping[str, Any]) -> tuple[nn.Module, 
     """
     from torch import nn
 
+    notes: tuple[str, ...] = ()
     if spec.kind == "file":
-        namespace = _import_file(Path(spec.target), spec.text)
+        namespace, folder, note = _import_file(Path(spec.target), spec.text)
+        notes = (note,) if note else ()
     else:
-        namespace = _import_module(spec.target, spec.text)
+        namespace, folder = _import_module(spec.target, spec.text), Path.cwd()
     if not hasattr(namespace, spec.name):
         found = _candidates(namespace)
         listing = ", ".join(found) if found else "no models"
@@ -210,7 +276,6 @@ def load_python(spec: ModelSpec, kwargs: Mapping[str, Any]) -> tuple[nn.Module, 
             f"{spec.target} has no attribute {spec.name!r}; it defines: {listing}", hint=hint
         )
     obj = getattr(namespace, spec.name)
-    folder = Path(spec.target).resolve().parent if spec.kind == "file" else Path.cwd()
     with _importable(folder):
         module = _build(obj, spec, kwargs)
     if not isinstance(module, nn.Module):
@@ -218,4 +283,4 @@ def load_python(spec: ModelSpec, kwargs: Mapping[str, Any]) -> tuple[nn.Module, 
             f"{spec.name} returned a {type(module).__name__}, not a torch.nn.Module",
             hint="name an nn.Module subclass, a function returning one, or a module instance",
         )
-    return module, namespace
+    return module, namespace, notes

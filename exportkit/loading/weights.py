@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import WeightsError, first_line
+from exportkit.errors import WeightsError
+from exportkit.loading.quiet import captured
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +72,78 @@ def _strip_prefix(
     return state, ""
 
 
+def _cast_problem(value: torch.Tensor, target: torch.dtype) -> str | None:
+    """Why ``value`` cannot be cast to ``target`` without changing what it means, or None.
+
+    Integer and bool tensors never go into floating parameters (an int64 file in a float model
+    is the wrong file, and its values truncate); complex never into real. Other casts must give
+    the values back on a round trip, except that a floating value may round to the nearest
+    value of a narrower floating dtype (float64 -> float32): that is the precision the model
+    computes in, while overflow to inf or a value lost to zero is refused.
+    """
+    import torch
+
+    source = value.dtype
+    if target.is_floating_point and not (source.is_floating_point or source.is_complex):
+        return "integer or bool values are not floating-point weights"
+    if source.is_complex and not target.is_complex:
+        return "the imaginary part would be dropped"
+    cast = value.to(target)
+    back = cast.to(source)
+    if torch.equal(back, value) or (source.is_floating_point and _same_with_nan(back, value)):
+        return None
+    if not (source.is_floating_point and target.is_floating_point):
+        return "the values change (they are not whole numbers in the model's range)"
+    finite = torch.isfinite(value)
+    if bool((finite & ~torch.isfinite(cast)).any()):
+        return f"values overflow {_dtype(target)} (largest {torch.finfo(target).max:.3g})"
+    tiny = torch.finfo(target).tiny
+    if bool(((value.abs() >= tiny) & (cast == 0)).any()):
+        return f"values become 0 in {_dtype(target)}"
+    eps = torch.finfo(target).eps
+    rounded = (back - value).abs() <= eps * value.abs() + tiny
+    return None if bool(rounded[finite].all()) else "the values change"
+
+
+def _same_with_nan(a: torch.Tensor, b: torch.Tensor) -> bool:
+    import torch
+
+    return bool(torch.equal(torch.isnan(a), torch.isnan(b))) and bool(
+        torch.equal(torch.nan_to_num(a), torch.nan_to_num(b))
+    )
+
+
+def _check_dtypes(
+    state: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor], where: str, model: str
+) -> list[str]:
+    """Refuse a tensor whose dtype cannot go into the model's; notes for the casts made."""
+    casts: dict[tuple[str, str], int] = {}
+    refused: list[tuple[str, str, str, str]] = []
+    for key, value in state.items():
+        if key not in own or value.dtype == own[key].dtype:
+            continue
+        source, target = _dtype(value.dtype), _dtype(own[key].dtype)
+        problem = _cast_problem(value, own[key].dtype)
+        if problem is not None:
+            refused.append((key, source, target, problem))
+        else:
+            casts[(source, target)] = casts.get((source, target), 0) + 1
+    if refused:
+        key, source, target, problem = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise WeightsError(
+            f"weights in {where} do not fit {model}: {key} is {source} in the file but "
+            f"{target} in the model, and {problem}{more}",
+            hint="check that this is the model's weights file; to convert on purpose, save "
+            f"{{k: v.to(torch.{target}) for k, v in state.items()}}",
+        )
+    return [f"weights: {n} tensors cast {a} -> {b}" for (a, b), n in casts.items()]
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) -> list[str]:
     """Load a weights file into ``module`` in place; returns notes for the report.
 
@@ -91,12 +164,16 @@ def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) ->
         raise WeightsError(
             f"weights file {str(path)!r} does not exist", hint="check the --weights path"
         )
+    import torch  # noqa: F401  (first: loggers torch creates on import are captured too)
+
     try:
-        content = _read(path)
+        with captured(f"reading {path}") as kept:
+            content = _read(path)
     except Exception as exc:
+        first = kept.reason(exc)
         unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
         raise WeightsError(
-            f"cannot read weights {path}: {first_line(exc)}"
+            f"cannot read weights {path}: {first}"
             if not unsafe
             else f"{path} holds pickled Python objects, not just tensors; exportkit does not unpickle them",
             hint="save weights with torch.save(model.state_dict(), path) or safetensors"
@@ -139,8 +216,9 @@ def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) ->
             f"weights in {where} do not match {type(module).__name__}: {'; '.join(parts)}",
             hint="check the model and its arguments; --no-strict-weights loads the keys that match",
         )
+    casts = _check_dtypes(state, own, where, type(module).__name__)
     module.load_state_dict(state, strict=False)
-    notes = [f"weights: {len(state) - len(unexpected)} tensors from {where}"]
+    notes = [f"weights: {len(state) - len(unexpected)} tensors from {where}", *casts]
     if prefix:
         notes.append(f"weights: dropped the key prefix {prefix!r}")
     if missing:
