@@ -130,10 +130,10 @@ def _check_dtypes(
             casts[(source, target)] = casts.get((source, target), 0) + 1
     if refused:
         key, source, target, problem = refused[0]
-        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        also = f"; also {_few([r[0] for r in refused[1:]])}" if len(refused) > 1 else ""
         raise WeightsError(
             f"weights in {where} do not fit {model}: {key} is {source} in the file but "
-            f"{target} in the model, and {problem}{more}",
+            f"{target} in the model ({problem}){also}",
             hint="check that this is the model's weights file; to convert on purpose, save "
             f"{{k: v.to(torch.{target}) for k, v in state.items()}}",
         )
