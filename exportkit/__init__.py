@@ -21,9 +21,13 @@ from exportkit.simplify import SimplifyResult
 from exportkit.validate import Divergence, Parity, Tolerances, ValidationResult
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from torch import nn
     from typing_extensions import Unpack
 
+    from exportkit.diff import DiffResult
+    from exportkit.inputs.spec import InputSpec as _InputSpec
     from exportkit.options import OptionKeywords
     from exportkit.resolve import InputsArg
     from exportkit.summary import GraphSummary
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiffResult",
     "Divergence",
     "DynamicSpec",
     "ExampleInputs",
@@ -52,6 +57,7 @@ __all__ = [
     "ViewHandle",
     "__version__",
     "check",
+    "diff",
     "export",
     "summarize",
     "view",
@@ -64,6 +70,10 @@ def __getattr__(name: str) -> object:
         from exportkit.summary import GraphSummary
 
         return GraphSummary
+    if name == "DiffResult":
+        from exportkit.diff import DiffResult
+
+        return DiffResult
     if name == "ViewHandle":
         from exportkit.viewer import ViewHandle
 
@@ -145,6 +155,34 @@ def summarize(
     from exportkit.summary import summarize as _summarize
 
     return _summarize(path, dims=_build_options(options, **keywords).dims)
+
+
+def diff(
+    a: str | Path,
+    b: str | Path,
+    *,
+    inputs: Sequence[_InputSpec | str] | None = None,
+    tolerances: Tolerances | None = None,
+    numbers: bool = True,
+    weights: bool = True,
+    seed: int = 0,
+) -> DiffResult:
+    """Compare ONNX file ``b`` with ``a`` (the reference) by PyTorch module; never imports torch
+    unless ``numbers`` draws inputs.
+
+    ``result.equivalent`` is the verdict: same inputs/outputs, opsets and module structure, and
+    outputs within ``tolerances`` on the same seeded ``inputs``. Without ``numbers`` and
+    ``weights`` neither file's external weight data is read. See :func:`exportkit.diff.diff`.
+
+    Raises:
+        OnnxFileError: a file is missing, not ONNX, or misses its external data.
+        InputSpecError: an ``inputs`` spec that fits no input of ``a``.
+    """
+    from exportkit.diff import diff as _diff
+
+    return _diff(
+        a, b, inputs=inputs, tolerances=tolerances, numbers=numbers, weights=weights, seed=seed
+    )
 
 
 def view(

@@ -244,3 +244,32 @@ def test_dedup_shared_weights_are_no_change(tmp_path: Path) -> None:
     b = torchscript(twin, tmp_path / "b.onnx")
     result = diff(a, b)
     assert result.equivalent
+
+
+def test_cli_exit_codes_and_formats(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exportkit.cli import main
+
+    assert main(["diff", str(base), str(base), "--no-numbers"]) == 0
+    assert "Verdict:      equivalent" in capsys.readouterr().out
+    head5 = torchscript(make(classes=5), tmp_path / "head5.onnx")
+    assert main(["diff", str(base), str(head5), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["verdict"] == (
+        "differ: contract, structure, weights, numbers"
+    )
+    assert main(["diff", str(base), str(head5), "--format", "markdown", "--no-weights"]) == 1
+    assert capsys.readouterr().out.startswith("### exportkit diff: differ")
+    assert main(["diff", str(base), str(tmp_path / "none.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no such file") and "hint:" in err and "Traceback" not in err
+    assert main(["diff", str(base), str(base), "--input", "x:2x"]) == 2
+
+
+def test_public_verb_survives_the_stage_import(base: Path) -> None:
+    import exportkit
+    import exportkit.diff  # binds the package to exportkit.diff: it still calls like the verb
+
+    assert "diff" in exportkit.__all__ and "DiffResult" in exportkit.__all__
+    result = exportkit.diff(base, base, numbers=False)
+    assert isinstance(result, exportkit.DiffResult) and result.equivalent

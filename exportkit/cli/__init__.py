@@ -146,11 +146,23 @@ def _cmd_view(args: argparse.Namespace, options: Options) -> int:
     return code
 
 
+def _cmd_diff(args: argparse.Namespace, options: Options) -> int:
+    from exportkit.report.diff import render_diff
+
+    result = exportkit.diff(
+        args.a, args.b, inputs=args.input, tolerances=options.tolerances,
+        numbers=args.numbers, weights=args.weights, seed=options.seed,
+    )  # fmt: skip
+    sys.stdout.write(render_diff(result, args.format))
+    return EXIT_OK if result.equivalent else EXIT_FAILED_CHECK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Options], int]] = {
     "export": _cmd_export,
     "view": _cmd_view,
     "summary": _cmd_summary,
     "check": _cmd_check,
+    "diff": _cmd_diff,
 }
 
 

@@ -263,6 +263,50 @@ def _parse_summary_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"dims": parse_dims(args.dim)}
 
 
+def _add_diff_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "markdown"),
+        default="table",
+        help="table (default) for people, json for machines, markdown for a pull-request comment",
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME:SHAPE[:DTYPE][:RANGE] | NAME=FILE",
+        help="an input for the numbers, as export takes it; other inputs are drawn from A's "
+        "shapes (symbolic dims 2, or the size B fixes). Example: --input x:1x3x224x224",
+    )
+    p.add_argument(
+        "--atol", action="append", default=[], metavar="[OUTPUT=]VALUE",
+        help="absolute tolerance on the outputs, as check takes it. Example: --atol 1e-3",
+    )  # fmt: skip
+    p.add_argument(
+        "--rtol", action="append", default=[], metavar="[OUTPUT=]VALUE",
+        help="relative tolerance on the outputs, as --atol",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn inputs (default 0)")
+    p.add_argument(
+        "--no-numbers",
+        dest="numbers",
+        action="store_false",
+        help="do not run the files on onnxruntime (structure, contract and weights only)",
+    )
+    p.add_argument(
+        "--no-weights",
+        dest="weights",
+        action="store_false",
+        help="do not compare weight values; with --no-numbers no weight data is read at all",
+    )
+
+
+def _parse_diff_options(args: argparse.Namespace) -> dict[str, Any]:
+    from exportkit.validate import Tolerances
+
+    return {"tolerances": Tolerances.parse(args.atol, args.rtol), "seed": args.seed}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's own errors become exportkit's: one error line, one hint, exit 2."""
 
@@ -278,11 +322,13 @@ EXPORT: Group = (_add_export_options, _parse_export_options)
 CHECK: Group = (_add_check_options, _parse_check_options)
 VIEW: Group = (_add_view_options, _parse_view_options)
 SUMMARY: Group = (_add_summary_options, _parse_summary_options)
+DIFF: Group = (_add_diff_options, _parse_diff_options)
 GROUPS: dict[str, tuple[Group, ...]] = {
     "export": (MODEL, EXPORT, CHECK),
     "view": (MODEL, EXPORT, CHECK, VIEW),
     "summary": (SUMMARY,),
     "check": (MODEL, CHECK),
+    "diff": (DIFF,),
 }
 
 
@@ -346,7 +392,22 @@ def build_parser() -> argparse.ArgumentParser:
             + EXIT_CODES,
             formatter_class=fmt,
         ),
+        "diff": sub.add_parser(
+            "diff",
+            help="compare two ONNX files by PyTorch module (contract, structure, weights, numbers)",
+            description="Compare B with A: inputs and outputs (dims by name), opsets, the module "
+            "tree (ops, params, MACs), weights, and outputs on the same seeded inputs. Exit 0 "
+            "when they are equivalent, 1 when they differ.",
+            epilog="examples:\n  exportkit diff old.onnx new.onnx\n"
+            "  exportkit diff old.onnx new.onnx --format markdown > comment.md\n"
+            "  exportkit diff fp32.onnx fp16.onnx --atol 1e-2\n"
+            "  exportkit diff a.onnx b.onnx --no-numbers --no-weights   # structure only\n"
+            "\nexit codes:\n  0  equivalent     1  they differ     2  bad input\n",
+            formatter_class=fmt,
+        ),
     }
+    commands["diff"].add_argument("a", metavar="A.onnx", help="the reference file")
+    commands["diff"].add_argument("b", metavar="B.onnx", help="the file compared with it")
     commands["export"].add_argument("model", metavar="SPEC", help=SPEC_HELP)
     commands["view"].add_argument(
         "model", metavar="SPEC|FILE.onnx", help="a model spec, or an .onnx file to view"

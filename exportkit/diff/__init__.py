@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+import types
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from exportkit.diff.contract import compare_contract
 from exportkit.diff.numbers import compare_numbers
@@ -109,3 +112,14 @@ def diff(
     if numbers:
         numbers_diff = compare_numbers(sa, sb, inputs=specs, tolerances=tolerances, seed=seed)
     return DiffResult(str(a), str(b), contract, structure, weights_diff, numbers_diff)
+
+
+class _Verb(types.ModuleType):
+    """``exportkit.diff`` is both this package and the public verb: importing the package makes
+    it the ``exportkit.diff`` attribute, so the package calls like the verb."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> DiffResult:
+        return diff(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Verb
