@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The Netron browser tests drive Debian's chromium; install it when missing (needs root and apt).
+# The Netron browser tests (all `slow`) drive Debian's chromium; install it when missing (needs
+# root and apt). Only test-slow needs it: `make test` needs nothing beyond .venv.
 # Netron writes tensor shapes between 〈 〉 (U+3008/9): a CJK font draws them in screenshots.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
@@ -22,7 +23,7 @@ browser:
 demo: $(STAMP)
 	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --dynamic batch -o out/simple_net/simple_net.onnx
 
-test: $(STAMP) browser
+test: $(STAMP)
 	$(PYTEST) -q
 
 test-slow: $(STAMP) browser
