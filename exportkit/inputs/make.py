@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,7 @@ def _resolve_dynamic(
 ) -> tuple[dict[str, dict[int, str]], dict[str, TensorSpec], list[str]]:
     """Map --dynamic onto inputs; move example sizes of 1 on dynamic dims (exporters freeze them)."""
     out: dict[str, dict[int, str]] = {n: dict(a) for n, a in known.items() if n in specs}
+    asked: dict[tuple[str, int], str] = {}  # (input, axis) -> label, from --dynamic itself
     for d in dynamic:
         targets = list(specs) if d.input is None else [d.input]
         for name in targets:
@@ -152,6 +154,12 @@ def _resolve_dynamic(
                 raise InputSpecError(
                     f"--dynamic {name}:{d.axis}: input {name!r} has only {rank} dims",
                     hint=f"axes of {name!r} are 0..{rank - 1}" if rank else f"{name!r} is a scalar",
+                )
+            label = asked.setdefault((name, d.axis % rank), d.label)
+            if label != d.label:
+                raise InputSpecError(
+                    f"--dynamic gives {name}:{d.axis} two labels: {label!r} and {d.label!r}",
+                    hint="give each dynamic dim one label; dims sharing a label share one size",
                 )
             out.setdefault(name, {})[d.axis % rank] = d.label
     notes = []
@@ -169,20 +177,53 @@ def _resolve_dynamic(
     return out, specs, notes
 
 
+_ITEM_BYTES = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _fits_in_memory(specs: Mapping[str, TensorSpec]) -> None:
+    """Refuse example inputs larger than this machine's memory before trying to allocate them."""
+    import os
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: let the draw decide
+        return
+    sizes = {n: math.prod(s.shape) * _ITEM_BYTES.get(s.dtype, 1) for n, s in specs.items()}
+    if sum(sizes.values()) > memory:
+        name = max(sizes, key=lambda n: sizes[n])
+        raise InputSpecError(
+            f"--input {specs[name].describe(name)} needs {sizes[name] / 1e9:.3g} GB, more than "
+            f"this machine's memory ({memory / 1e9:.3g} GB)",
+            hint="give smaller example shapes: exportkit exports at any size and validates "
+            "dynamic dims at other sizes",
+        )
+
+
 def _given(
     module: nn.Module, given: Sequence[InputSpec]
 ) -> tuple[dict[str, TensorSpec], dict[str, torch.Tensor]]:
     """``--input`` specs -> specs to draw and fixed tensors from data files."""
     specs: dict[str, TensorSpec] = {}
     fixed: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
+
+    def once(name: str, where: str) -> None:
+        if name in origin:
+            raise InputSpecError(
+                f"input {name!r} is given twice: by {origin[name]} and by {where}",
+                hint=f"give each of {signature_text(module)}'s inputs once",
+            )
+        origin[name] = where
+
     for s in given:
         if s.file is not None:
             for name, t in load_data(s.file, s.name).items():
+                once(name, f"--input {s.name + '=' if s.name else ''}{s.file}")
                 fixed[name] = t
                 specs[name] = replace(spec_of(t), file=s.file)
         elif s.tensor is not None:
+            once(s.name, f"--input {s.tensor.describe(s.name)}")
             specs[s.name] = s.tensor
-            fixed.pop(s.name, None)
     _check_names(module, list(specs))
     return specs, fixed
 
@@ -259,6 +300,7 @@ def make_inputs(
     specs = {n: specs[n] for n in order}
     dyn, resolved, dyn_notes = _resolve_dynamic(specs, dynamic, known_dynamic)
     notes += dyn_notes
+    _fits_in_memory({n: s for n, s in resolved.items() if n not in fixed})
     drawn = draw({n: s for n, s in resolved.items() if n not in fixed}, seed)
     tensors = {}
     for n in order:

@@ -13,6 +13,16 @@ __all__ = ["DATA_SUFFIXES", "DTYPES", "DynamicSpec", "InputSpec", "TensorSpec"]
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int8", "uint8", "bool")
 DATA_SUFFIXES = (".npy", ".npz", ".pt", ".pth")
 _DIM_SPLIT = re.compile(r"[x,]")
+_INT = re.compile(r"^\s*[+-]?\d+\s*$", re.ASCII)
+# Values a draw of each dtype can hold: integers [low, high] inclusive, floats up to +-max. Float
+# ranges are drawn in float32 first, so no float range goes past float32's largest value.
+_INT_BOUNDS = {
+    "int64": (-(2**63), 2**63 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+}
+_FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.38e38, "float32": 3.4e38, "float64": 3.4e38}
 _RANGE = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^,\s\])]+)\s*([\])])$")
 _EXAMPLE = (
     "write --input NAME:SHAPE[:DTYPE][:RANGE], e.g. x:2x3x224x224, ids:2x16:int64:[0,30522), "
@@ -122,16 +132,22 @@ def _data_path(path: str, text: str) -> str:
 
 
 def _parse_shape(shape_text: str, text: str) -> tuple[int, ...]:
-    if shape_text.strip() in ("", "scalar"):
+    if shape_text.strip() == "scalar":
         return ()
-    try:
-        dims = tuple(int(d) for d in _DIM_SPLIT.split(shape_text.strip()))
-    except ValueError:
+    parts = _DIM_SPLIT.split(shape_text.strip())
+    if not shape_text.strip() or not all(_INT.match(d) for d in parts):
         raise InputSpecError(
-            f"cannot parse shape {shape_text!r} in --input {text!r}", hint=_EXAMPLE
-        ) from None
+            f"cannot parse shape {shape_text!r} in --input {text!r}",
+            hint="write the shape as 2x3x224x224 (or 2,3,224,224), or scalar for a 0-d input",
+        )
+    dims = tuple(int(d) for d in parts)
     if any(d < 0 for d in dims):
         raise InputSpecError(f"negative dimension in --input {text!r}", hint=_EXAMPLE)
+    if any(d == 0 for d in dims):
+        raise InputSpecError(
+            f"--input {text!r} has a dimension of size 0: the example would hold no values",
+            hint="give every dimension a size of 1 or more (2 or more on a dim to keep dynamic)",
+        )
     return dims
 
 
@@ -147,6 +163,11 @@ def _parse_range(part: str, text: str) -> tuple[float, float]:
         raise InputSpecError(
             f"range {part!r} in --input {text!r} is not numeric", hint=_EXAMPLE
         ) from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InputSpecError(
+            f"range {part!r} in --input {text!r} is not finite (nan or inf)",
+            hint="give finite ends, e.g. [-1,1) for floats or [0,30522) for token ids",
+        )
     if opening == "(":
         raise InputSpecError(
             f"range {part!r} in --input {text!r} must include its low end: write [{low_text},{high_text}{closing}",
@@ -159,8 +180,23 @@ def _parse_range(part: str, text: str) -> tuple[float, float]:
 
 def _fit_range(low: float, high: float, dtype: str, text: str) -> tuple[float, float]:
     """Integers: [low, high) with integer ends (``]`` included ``high``); check it is not empty."""
-    if dtype.startswith(("int", "uint", "bool")):
+    if dtype in _INT_BOUNDS:
         low, high = math.ceil(low), math.ceil(high)
+        least, most = _INT_BOUNDS[dtype]
+        # randint draws from [low, high): high itself must be representable for int64.
+        if low < least or high > (most if dtype == "int64" else most + 1):
+            raise InputSpecError(
+                f"--input {text!r}: the range does not fit {dtype} ({least} to {most})",
+                hint=f"keep the range within {least} and {most}, or choose a wider dtype",
+            )
+    elif dtype == "bool":
+        low, high = math.ceil(low), math.ceil(high)
+    elif max(abs(low), abs(high), high - low) > _FLOAT_MAX[dtype]:
+        raise InputSpecError(
+            f"--input {text!r}: the range goes past the largest {dtype} "
+            f"({_FLOAT_MAX[dtype]:g}), so the draws would be inf",
+            hint=f"keep the range within +-{_FLOAT_MAX[dtype]:g}",
+        )
     if high <= low:
         raise InputSpecError(
             f"--input {text!r}: the range is empty",
@@ -196,12 +232,14 @@ class DynamicSpec:
         name, sep, axis_text = spec.partition(":")
         if not sep or not name.isidentifier():
             raise InputSpecError(f"cannot parse --dynamic {text!r}", hint=hint)
-        try:
-            axis = int(axis_text)
-        except ValueError:
+        if not _INT.match(axis_text):
+            raise InputSpecError(f"--dynamic {text!r}: axis {axis_text!r} is not a number", hint=hint)
+        axis = int(axis_text)
+        if axis < 0:
             raise InputSpecError(
-                f"--dynamic {text!r}: axis {axis_text!r} is not a number", hint=hint
-            ) from None
+                f"--dynamic {text!r}: axis {axis} is negative",
+                hint="count axes from 0: --dynamic x:0 is the first dim, x:1 the second",
+            )
         if label and not label.isidentifier():
             raise InputSpecError(
                 f"--dynamic {text!r}: label {label!r} is not an identifier", hint=hint

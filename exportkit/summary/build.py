@@ -139,10 +139,15 @@ def parse_dims(specs: Iterable[str]) -> dict[str, int]:
     for spec in specs:
         name, sep, value = spec.partition("=")
         name, value = name.strip(), value.strip()
-        if not sep or not name or not value.isdigit():
+        if not sep or not name or not (value.isascii() and value.isdigit()):
             raise UsageError(
                 f"cannot read dim binding {spec!r}: expected NAME=INTEGER",
                 hint="for example --dim batch=1",
+            )
+        if int(value) == 0:
+            raise UsageError(
+                f"dim binding {spec!r} gives a size of 0",
+                hint="give a size of 1 or more, for example --dim batch=1",
             )
         out[name] = int(value)
     return out

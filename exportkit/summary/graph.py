@@ -140,6 +140,11 @@ def _parse(p: Path) -> onnx.ModelProto:
 
 def _check_model(model: onnx.ModelProto, p: Path) -> None:
     if model.ir_version <= 0 or not model.HasField("graph"):
+        if _looks_like_text(p):
+            raise OnnxFileError(
+                f"{p} is a text file, not an ONNX model",
+                hint="pass the .onnx file an exporter wrote (a model spec goes to `export`)",
+            )
         raise OnnxFileError(
             f"{p} is not an ONNX model (no IR version or no graph)",
             hint="pass a .onnx file written by an ONNX exporter",
