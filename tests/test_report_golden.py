@@ -14,14 +14,23 @@ from xml.etree import ElementTree
 
 import pytest
 
+from exportkit import (
+    Divergence,
+    ExportResult,
+    InputInfo,
+    Parity,
+    Report,
+    SimplifyResult,
+    StageTiming,
+    ValidationResult,
+)
 from exportkit.diagnose import Location
-from exportkit.export import ExportAttempt, ExportResult, FrozenDim
-from exportkit.pipeline import InputInfo, Report, StageTiming
+from exportkit.export import ExportAttempt, FrozenDim
 from exportkit.report.pipeline import render_json, render_junit, render_text
-from exportkit.simplify import SimplifyResult
-from exportkit.validate import Divergence, OutputCheck, Parity, Trial, ValidationResult
+from exportkit.validate import OutputCheck, RunFailure, Trial
 
 OUT = Path("out/net.onnx")
+FAILED = Path("out/net.failed.onnx")  # where a failing run keeps its file, beside the target
 VERSIONS = {"exportkit": "0.1.0", "torch": "2.13.0+cpu", "onnx": "1.23.2", "onnxruntime": "1.32.0"}
 CASES = ("export inputs", "fresh draw", "batch=1", "batch=5")
 BATCH = {"export inputs": 2, "fresh draw": 2, "batch=1": 1, "batch=5": 5}
@@ -131,6 +140,7 @@ def _report(**fields: object) -> Report:
         "versions": VERSIONS,
         "validation_simplified": _validation(OUT, _trials()),
         "parity": MATCH,
+        "target": OUT,
     }
     base.update(fields)
     return Report(**base)  # type: ignore[arg-type]
@@ -152,7 +162,8 @@ def _mismatch() -> Report:
         ),
         detail="its output differs while its inputs matched: max abs diff 0.0586 (atol 0.0001, rtol 0.001)",
         check=_check("blocks.2.branch", max_abs=0.0586, ok=False),
-        onnx_node="node_mul_24 (Mul)",
+        onnx_node="node_mul_24",
+        onnx_op="Mul",
         onnx_values=("mul_24",),
         inputs_matched=True,
         matched=13,
@@ -169,7 +180,9 @@ def _mismatch() -> Report:
         reason="the simplified file is no worse than the export",
     )
     return _report(
-        validation=_validation(OUT, _trials(failing), div),
+        output=FAILED,
+        files=(FAILED,),
+        validation=_validation(FAILED, _trials(failing), div),
         validation_raw=raw,
         validation_simplified=simplified,
         parity=parity,
@@ -229,14 +242,22 @@ def _frozen_dim() -> Report:
             label=t.label,
             input_shapes=t.input_shapes,
             outputs=() if t.label == "batch=1" else t.outputs,
-            error="onnxruntime failed: [ShapeInferenceError] Reshape: 2 x 160 does not fit 1 x 160"
+            failure=RunFailure(
+                kind="run",
+                message="onnxruntime failed in node_reshape (Reshape): "
+                "2 x 160 does not fit 1 x 160",
+                node="node_reshape",
+                status="2 x 160 does not fit 1 x 160",
+            )
             if t.label == "batch=1"
             else None,
         )
         for t in _trials()
     )
-    final = _validation(OUT, trials)
+    final = _validation(FAILED, trials)
     return _report(
+        output=FAILED,
+        files=(FAILED,),
         export=_export(frozen=(frozen,)),
         validation=final,
         validation_raw=final,
