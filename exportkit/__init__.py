@@ -111,9 +111,10 @@ def export(
         ExportkitError: a stage failed; ``exit_code`` and ``hint`` say what to do.
     """
     from exportkit.pipeline import run_export
-    from exportkit.reporting import failure_reports, write_reports
+    from exportkit.reporting import check_report_paths, failure_reports, write_reports
 
     options = _build_options(options, **keywords)
+    check_report_paths(options, path)
     with failure_reports(model, options):
         report = run_export(model, inputs, path, options=options, progress=progress)
         write_reports(report, options)
@@ -135,9 +136,10 @@ def check(
         ExportkitError: the model or the file cannot be loaded, or the file is not the model's.
     """
     from exportkit.pipeline import run_check
-    from exportkit.reporting import failure_reports, write_reports
+    from exportkit.reporting import check_report_paths, failure_reports, write_reports
 
     options = _build_options(options, **keywords)
+    check_report_paths(options)
     with failure_reports(model, options):
         report = run_check(path, model, inputs, options=options, progress=progress)
         write_reports(report, options)

@@ -78,7 +78,9 @@ def _torch_files(folder: Path, payload: bytes) -> None:
     torch.save(mlp.Net(width=5).state_dict(), folder / "narrow.pt")  # shapes do not fit Net()
     torch.save({"encoder.weight": torch.zeros(2, 2)}, folder / "other_keys.pt")
     torch.save({"epoch": 3, "lr": 0.1}, folder / "no_state_dict.pt")
-    torch.save({k: v.to(torch.int64) for k, v in mlp.Net().state_dict().items()}, folder / "int64.pt")
+    torch.save(
+        {k: v.to(torch.int64) for k, v in mlp.Net().state_dict().items()}, folder / "int64.pt"
+    )
     torch.save({"a": torch.zeros(2, 4), "b": torch.zeros(2, 4)}, folder / "two_tensors.pt")
     (folder / "payload.pt").write_bytes(payload)
     whole = (folder / "state_dict.pt").read_bytes()

