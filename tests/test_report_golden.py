@@ -53,6 +53,7 @@ def _check(
         frac_out=0.0 if ok else 0.375,
         atol_needed=0.0 if ok else max_abs * 0.98,
         findings=findings,
+        magnitude=3.2,
     )
 
 
