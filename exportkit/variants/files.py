@@ -1,0 +1,106 @@
+"""Variant files beside the float file: ``<stem>.<variant>.onnx``, never half written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["exposed_session", "expose_all", "file_size", "save_model", "staged", "variant_path"]
+
+# Past this, a protobuf cannot hold the weights: they go to ``<file>.data`` beside it.
+_EXTERNAL_BYTES = 1_800_000_000
+
+
+def variant_path(float_path: Path, variant: str) -> Path:
+    """``out/model.onnx`` -> ``out/model.fp16.onnx``."""
+    return float_path.with_name(f"{float_path.stem}.{variant}.onnx")
+
+
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A path with ``target``'s name in a temporary folder beside it; on success every file
+    written there moves next to ``target`` (external data first, the ``.onnx`` last)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield folder / target.name
+        files = sorted(folder.iterdir(), key=lambda p: p.name == target.name)
+        for f in files:
+            f.replace(target.parent / f.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def save_model(model: onnx.ModelProto, target: Path) -> Path:
+    """Save atomically; weights go to ``<name>.data`` when the model is too large for one file."""
+    import onnx
+
+    external = model.ByteSize() > _EXTERNAL_BYTES if _small_enough(model) else True
+    with staged(target) as tmp:
+        if external:
+            onnx.save_model(
+                model, str(tmp), save_as_external_data=True, location=f"{target.name}.data"
+            )
+        else:
+            onnx.save_model(model, str(tmp))
+    return target
+
+
+def _small_enough(model: onnx.ModelProto) -> bool:
+    """Whether ByteSize can be asked at all (protobuf refuses past 2 GB on some builds)."""
+    try:
+        model.ByteSize()
+    except Exception:
+        return False
+    return True
+
+
+def file_size(path: Path) -> int:
+    """The file's bytes plus its external data files."""
+    import onnx
+
+    from exportkit.external import data_locations
+
+    total = path.stat().st_size
+    for loc in data_locations(onnx.load(str(path), load_external_data=False)):
+        data = path.parent / loc
+        if data.is_file():
+            total += data.stat().st_size
+    return total
+
+
+@contextlib.contextmanager
+def exposed_session(path: Path, model: onnx.ModelProto) -> Iterator[Any]:
+    """A session on a copy of ``model`` beside ``path`` (so external data resolves)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-values-", suffix=".onnx", dir=path.parent)
+    target = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        from exportkit.perf import CPU, session
+
+        yield session(str(target), CPU)
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def expose_all(model: onnx.ModelProto, only: set[str] | None = None) -> list[str]:
+    """Make every node output (or those in ``only``) a graph output, in place; the names added."""
+    import onnx
+
+    have = {o.name for o in model.graph.output}
+    added = []
+    for node in model.graph.node:
+        for out in node.output:
+            if out and out not in have and (only is None or out in only):
+                model.graph.output.append(onnx.ValueInfoProto(name=out))
+                have.add(out)
+                added.append(out)
+    return added
