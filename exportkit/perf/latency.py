@@ -38,11 +38,15 @@ def time_calls(
     max_runs: int = 500,
     warmup: int = 3,
 ) -> Latency:
-    """Run ``call`` ``warmup`` times, then until ``budget_s`` has passed (at least ``min_runs``)."""
+    """Warm up (``warmup`` calls and a tenth of the budget), then run until ``budget_s`` has
+    passed (at least ``min_runs``, at most ``max_runs``)."""
     import numpy as np
 
-    for _ in range(warmup):
+    warm_end = time.perf_counter() + budget_s / 10
+    done = 0
+    while done < warmup or (done < max_runs and time.perf_counter() < warm_end):
         call()
+        done += 1
     times: list[float] = []
     end = time.perf_counter() + budget_s
     while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < end):
@@ -85,7 +89,6 @@ def onnx_latency(
     sess = session(str(path), provider)
     latency = time_calls(lambda: sess.run(None, dict(feeds)), budget_s=budget_s)
     peak = _status_kb("VmHWM")
-    del sess
     if baseline is None or peak is None:
         return latency
     return Latency(latency.p50, latency.p90, latency.runs, max(0, peak - baseline) * 1024)

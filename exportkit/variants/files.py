@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["exposed_session", "expose_all", "file_size", "save_model", "staged", "variant_path"]
+__all__ = ["expose_all", "exposed_session", "file_size", "save_model", "staged", "variant_path"]
 
 # Past this, a protobuf cannot hold the weights: they go to ``<file>.data`` beside it.
 _EXTERNAL_BYTES = 1_800_000_000

@@ -72,7 +72,9 @@ def _drop_round_trips(model: onnx.ModelProto, block: set[str]) -> int:
         users = readers.get(node.output[0], [])
         if source is None or source.name not in block or not users:
             continue
-        if not all(cast_to(u) == onnx.TensorProto.FLOAT and u.output[0] not in outputs for u in users):
+        if not all(
+            cast_to(u) == onnx.TensorProto.FLOAT and u.output[0] not in outputs for u in users
+        ):
             continue
         drop.add(id(node))
         for u in users:

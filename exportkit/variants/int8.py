@@ -32,7 +32,9 @@ def pick_mode(float_path: Path) -> tuple[Literal["dynamic", "static"], str]:
     """``auto``'s choice for the file and why."""
     import onnx
 
-    ops = Counter(n.op_type for n in onnx.load(str(float_path), load_external_data=False).graph.node)
+    ops = Counter(
+        n.op_type for n in onnx.load(str(float_path), load_external_data=False).graph.node
+    )
     convs = sum(ops[o] for o in _CONV)
     matmuls = sum(ops[o] for o in _MATMUL)
     if convs:
@@ -125,7 +127,9 @@ def make_int8(
         method = f"dynamic (weights int8, activations per call; {why})"
     else:
         source = f"--calibrate {calibrate}" if calibrate else "the validation inputs"
-        method = f"static QDQ, per-channel ({why}); calibrated on {len(samples)} samples of {source}"
+        method = (
+            f"static QDQ, per-channel ({why}); calibrated on {len(samples)} samples of {source}"
+        )
     if mode == "dynamic" and calibrate:
         method += "; --calibrate unused by dynamic quantization"
     trials = run_trials(target, cases, thresholds=thresholds)

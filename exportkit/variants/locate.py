@@ -109,7 +109,7 @@ def _against_float(
         )
         return Divergence(
             kind="values", trial=case.label, location=Location(module, cls), detail=detail,
-            onnx_node=f"{node.name} ({node.op_type})", onnx_values=(value,),
+            onnx_node=node.name, onnx_op=node.op_type, onnx_values=(value,),
             inputs_matched=True, matched=matched, compared=compared,
         )  # fmt: skip
     return None

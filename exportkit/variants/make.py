@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from exportkit.errors import UsageError
 from exportkit.inputs import ExampleInputs
-from exportkit.validate import Tolerances
 from exportkit.perf import CPU, Latency, eager_latency, onnx_latency, resolve_providers
-from exportkit.variants.files import file_size, variant_path
+from exportkit.validate import Tolerances
+from exportkit.variants.files import file_size
 from exportkit.variants.metrics import FP16_TOLERANCES
 from exportkit.variants.results import (
     Int8Mode,
@@ -135,6 +135,8 @@ def make_variants(
     float_tolerances = Tolerances()  # validate's dtype defaults, as the export was judged
     export_inputs = cases[0].inputs
     eager = eager_latency(model, export_inputs.tensors, budget_s=budget_s) if latency else None
+    # Eager per-module times before any onnxruntime session exists (its threads spin after runs).
+    eager_modules = _eager_modules(model, export_inputs) if profile else None
     rows: list[VariantResult] = []
     for provider in provs:
         start = time.perf_counter()
@@ -170,10 +172,32 @@ def make_variants(
             rows.append(row)
             start = time.perf_counter()
     if profile:
-        from exportkit.perf.profile import profile_rows
-
-        rows = profile_rows(rows, model, export_inputs)
+        rows = _profiled(rows, eager_modules or {}, export_inputs)
     return tuple(rows)
+
+
+def _eager_modules(model: nn.Module, inputs: ExampleInputs) -> dict[str, float]:
+    from exportkit.perf.profile import eager_module_ms
+
+    return eager_module_ms(model, inputs.tensors)
+
+
+def _profiled(
+    rows: Sequence[VariantResult], eager: dict[str, float], inputs: ExampleInputs
+) -> list[VariantResult]:
+    """Each file's time per PyTorch module (onnxruntime's profiler), eager's beside it."""
+    from exportkit.perf.profile import module_times, onnx_module_ms, onnx_node_ms
+
+    out = []
+    for row in rows:
+        if row.path is None or row.error is not None:
+            out.append(row)
+            continue
+        sess = open_session(row.path, row.provider)
+        nodes = onnx_node_ms(row.path, feeds(sess, inputs), provider=row.provider)
+        times = module_times(onnx_module_ms(row.path, nodes), eager)
+        out.append(replace(row, module_times=times))
+    return out
 
 
 def _row(
@@ -210,7 +234,7 @@ def _locate(
         from exportkit.variants.locate import against_float
 
         return against_float(float_path, made.path, cases, made.thresholds or Thresholds())
-    from exportkit.validate import OutputCheck, Trial, ValidationResult, localize
+    from exportkit.validate import OutputCheck, RunFailure, Trial, ValidationResult, localize
 
     trials = tuple(
         Trial(
@@ -220,7 +244,7 @@ def _locate(
                 OutputCheck(o.name, (), "float32", o.atol or 0.0, o.rtol or 0.0, o.passed)
                 for o in t.outputs
             ),
-            t.error,
+            RunFailure("run", t.error) if t.error else None,
         )
         for t in made.trials
     )

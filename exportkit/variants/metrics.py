@@ -80,7 +80,9 @@ def measure(
     import numpy as np
 
     if expected.shape != actual.shape:
-        finding = f"shape {tuple(actual.shape)} from onnxruntime, {tuple(expected.shape)} from PyTorch"
+        finding = (
+            f"shape {tuple(actual.shape)} from onnxruntime, {tuple(expected.shape)} from PyTorch"
+        )
         return OutputMetrics(name, False, math.inf, 0.0, -math.inf, findings=(finding,))
     floating = expected.dtype.kind == "f"
     judged = tolerances if tolerances is not None or not floating else None

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from exportkit.validate import Tolerances
-    from exportkit.perf import Latency, ModuleTime
-    from exportkit.validate import Divergence
+    from exportkit.perf import Latency
+    from exportkit.perf.profile import ModuleTime
+    from exportkit.validate import Divergence, Tolerances
 
 __all__ = [
     "BlockedNode",

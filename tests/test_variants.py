@@ -1,0 +1,123 @@
+"""Deployment variants: float16 with overflowing nodes kept float32, int8 caught when badly
+calibrated, onnxruntime's optimized graph; each checked here by our own onnxruntime run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from exportkit.errors import UsageError
+from exportkit.export import export_model
+from exportkit.inputs import DynamicSpec, make_inputs
+from exportkit.perf import resolve_providers
+from exportkit.validate import make_cases
+from exportkit.variants import VariantResult, make_variants
+from tests.models.variant_models import Overflow, SmallCNN
+
+
+def _export(model: torch.nn.Module, tmp: Path) -> tuple[Path, list, torch.nn.Module]:
+    torch.manual_seed(0)
+    model.eval()
+    ex = make_inputs(model, declared=model.example_inputs, dynamic=[DynamicSpec.parse("batch")])
+    path = export_model(model, ex, tmp / "m.onnx", exporter="dynamo").path
+    return path, make_cases(model, ex), model
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list, torch.nn.Module]:
+    """One SmallCNN export shared by the tests (each writes its variants beside it)."""
+    return _export(SmallCNN(), tmp_path_factory.mktemp("cnn"))
+
+
+def _ours(path: Path, x: torch.Tensor) -> np.ndarray:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+
+
+def _row(rows: tuple[VariantResult, ...], name: str) -> VariantResult:
+    return next(r for r in rows if r.name == name)
+
+
+def test_fp16_overflow_passes_with_those_nodes_kept_float32(tmp_path: Path) -> None:
+    path, cases, model = _export(Overflow(), tmp_path)
+    x = torch.randn(3, 16)
+    expected = model(x).detach().numpy()
+    # The plain conversion really breaks on this model: NaN where PyTorch is finite.
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    plain = tmp_path / "plain.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True), str(plain))
+    assert not np.isfinite(_ours(plain, x)).all()
+
+    rows = make_variants(path, cases, ["fp16"], model=model, latency=False)
+    fp16 = _row(rows, "fp16")
+    assert fp16.passed, fp16.metrics
+    assert fp16.path == tmp_path / "m.fp16.onnx"
+    blocked = {(b.module, b.op_type) for b in fp16.blocked}
+    assert ("norm", "LayerNormalization") in blocked
+    assert all(b.max_abs > 65504 for b in fp16.blocked)
+    assert "plain float16 failed" in fp16.notes[0] and "NaN" in fp16.notes[0]
+    # Independently: the written file matches PyTorch at float16 tolerances, on a new draw.
+    got = _ours(fp16.path, x)
+    np.testing.assert_allclose(got, expected, atol=1e-2, rtol=1e-2)
+    kinds = {onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT}
+    types = {t.data_type for t in onnx.load(str(fp16.path)).graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in types and types <= kinds
+
+
+def test_int8_bad_calibration_is_caught_and_placed(tmp_path: Path, cnn: tuple) -> None:
+    path, cases, model = cnn
+    const = tmp_path / "const.npz"
+    np.savez(const, x=np.full((2, 3, 32, 32), 0.01, np.float32))
+    rows = make_variants(path, cases, ["int8"], model=model, calibrate=str(const), latency=False)
+    int8 = _row(rows, "int8")
+    assert int8.method.startswith("static QDQ, per-channel")
+    assert not int8.passed
+    worst = int8.metrics["output"]
+    assert worst.sqnr_db < 20 and worst.cosine < 0.99 and worst.top1 is not None
+    assert int8.divergence is not None
+    assert int8.divergence.location.module.startswith("features.")
+    # Our own run says the same: the int8 file's scores are far from PyTorch's.
+    x = cases[0].inputs.tensors["x"]
+    got, ref = _ours(int8.path, x), model(x).detach().numpy()  # type: ignore[arg-type]
+    cos = float((got * ref).sum() / np.linalg.norm(got) / np.linalg.norm(ref))
+    assert cos < 0.99
+
+
+def test_int8_calibrated_on_the_inputs_passes(cnn: tuple) -> None:
+    path, cases, model = cnn
+    rows = make_variants(path, cases, ["int8", "ort-opt"], model=model, latency=False)
+    int8, opt = _row(rows, "int8"), _row(rows, "ort-opt")
+    assert int8.passed and int8.judge == "metrics", int8.metrics
+    assert "calibrated on 4 samples of the validation inputs" in int8.method
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(int8.path)).graph.node)
+    assert opt.passed and opt.path == path.with_name("m.ort-opt.onnx")
+    x = torch.randn(5, 3, 32, 32)
+    ref = model(x).detach().numpy()
+    assert (_ours(int8.path, x).argmax(-1) == ref.argmax(-1)).mean() >= 0.8
+    np.testing.assert_allclose(_ours(opt.path, x), ref, atol=1e-4, rtol=1e-3)
+
+
+def test_a_provider_that_is_not_installed_is_a_usage_error() -> None:
+    with pytest.raises(UsageError) as info:
+        resolve_providers(["CUDA"])
+    assert info.value.exit_code == 2
+    assert "CPU" in info.value.message and "CUDA" in info.value.message
+    assert resolve_providers(["cpu", "CPUExecutionProvider"]) == ("CPUExecutionProvider",)
+
+
+def test_latency_and_size_for_every_row(cnn: tuple) -> None:
+    path, cases, model = cnn
+    rows = make_variants(path, cases, ["fp16"], model=model, budget_s=0.2)
+    flt, fp16 = _row(rows, "float"), _row(rows, "fp16")
+    assert flt.passed and flt.size_bytes == path.stat().st_size
+    assert fp16.size_bytes < flt.size_bytes  # weights stored in half the bytes
+    for row in rows:
+        assert row.latency_ms is not None and 0 < row.latency_ms.p50 <= row.latency_ms.p90
+        assert row.latency_ms.runs >= 10
+        assert row.eager_latency_ms is not None and row.speedup is not None
