@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from exportkit.validate import Case, Divergence
 
-__all__ = ["VARIANTS", "make_variants"]
+__all__ = ["VARIANTS", "judge_file", "make_variants"]
 
 logger = logging.getLogger(__name__)
 
@@ -250,3 +250,54 @@ def _locate(
     )
     result = ValidationResult(made.path, trials, 0.0)
     return localize(model, made.path, cases, result, made.tolerances)
+
+
+def judge_file(
+    path: str | Path,
+    cases_or_inputs: Sequence[Case] | ExampleInputs,
+    *,
+    model: nn.Module,
+    providers: Sequence[str] = (),
+    thresholds: Thresholds | None = None,
+    tolerances: Tolerances | None = None,
+    latency: bool = True,
+    budget_s: float = 2.0,
+) -> tuple[VariantResult, ...]:
+    """A float16 or int8 file made elsewhere, judged as ``make_variants`` judges its own: the
+    kind is read from the graph (float16 weights or casts; QDQ or integer ops).
+
+    Returns:
+        One row per provider; empty for a plain float file (validate judges those).
+
+    Raises:
+        UsageError: a provider that is not installed.
+    """
+    from exportkit.variants.detect import detect_kind
+
+    path = Path(path)
+    provs = resolve_providers(providers)
+    kind = detect_kind(path)
+    if kind == "float":
+        return ()
+    cases = _cases(model, cases_or_inputs)
+    limits = thresholds or Thresholds()
+    tol = tolerances or FP16_TOLERANCES
+    inputs = cases[0].inputs if latency else None
+    eager = eager_latency(model, cases[0].inputs.tensors, budget_s=budget_s) if latency else None
+    judge: Judge = "tolerance" if kind == "fp16" else "metrics"
+    method = f"made elsewhere; {'float16 content' if kind == 'fp16' else 'quantized (int8) ops'}"
+    rows = []
+    for provider in provs:
+        start = time.perf_counter()
+        trials = run_trials(
+            path, cases, provider=provider, tolerances=tol if kind == "fp16" else None,
+            thresholds=limits,
+        )  # fmt: skip
+        row = _row(kind, path, provider, method, judge, trials, eager, start, inputs=inputs,
+                   budget_s=budget_s)  # fmt: skip
+        row = replace(row, thresholds=limits if judge == "metrics" else None)
+        if not row.passed and provider == CPU and kind == "fp16":
+            made = Made(path, method, judge, trials, tol)
+            row = replace(row, divergence=_locate(model, path, made, cases))
+        rows.append(row)
+    return tuple(rows)

@@ -1,0 +1,169 @@
+"""Deployment variants -> the text matrix (one row per file and provider), JUnit test cases."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    from exportkit.variants import OutputMetrics, VariantResult
+
+__all__ = ["render_variants", "variant_junit_cases", "variants_reason", "worst_text"]
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "--"
+    return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def _db(value: float) -> str:
+    return "inf dB" if math.isinf(value) and value > 0 else f"{value:.1f} dB"
+
+
+def worst_text(row: VariantResult) -> str:
+    """The one metric that says most: max abs (tolerance-judged) or the lowest SQNR (int8)."""
+    metrics: list[OutputMetrics] = list(row.metrics.values())
+    if row.error:
+        return row.error
+    if not metrics:
+        return "--"
+    if row.judge == "tolerance":
+        worst = max(metrics, key=lambda m: (not m.passed, m.max_abs))
+        return f"{worst.name}: max abs {worst.max_abs:.2e}"
+    worst = min(metrics, key=lambda m: (m.passed, m.sqnr_db))
+    text = f"{worst.name}: cos {worst.cosine:.4f}, SQNR {_db(worst.sqnr_db)}"
+    if worst.top1 is not None:
+        text += f", top-1 {worst.top1:.0%}"
+    return text
+
+
+def _provider(name: str) -> str:
+    return name.removesuffix("ExecutionProvider")
+
+
+def render_variants(rows: Sequence[VariantResult]) -> list[str]:
+    """The matrix, then per variant how it was made, what was kept float32, where it diverges."""
+    if not rows:
+        return []
+    lines = [
+        "variants  each file against eager PyTorch (float32) at the export's cases; "
+        "latency at the export size"
+    ]
+    table = [["  file", "provider", "verdict", "worst", "size", "p50", "p90", "vs eager"]]
+    for r in rows:
+        lat = r.latency_ms
+        speed = r.speedup
+        table.append(
+            [
+                f"  {r.name}",
+                _provider(r.provider),
+                "pass" if r.passed else "FAIL",
+                worst_text(r),
+                _size(r.size_bytes) if r.size_bytes else "--",
+                _ms(lat.p50 if lat else None),
+                _ms(lat.p90 if lat else None),
+                f"{speed:.2f}x" if speed is not None else "--",
+            ]
+        )
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    right = (False, False, False, False, True, True, True, True)
+    for t in table:
+        cells = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(t, widths, right))
+        lines.append("  ".join(cells).rstrip())
+    eager = next((r.eager_latency_ms for r in rows if r.eager_latency_ms), None)
+    if eager is not None:
+        lines.append(f"  eager PyTorch: p50 {_ms(eager.p50)}, p90 {_ms(eager.p90)}")
+    lines += _details(rows)
+    return lines
+
+
+def _details(rows: Sequence[VariantResult]) -> list[str]:
+    lines: list[str] = []
+    floats = {r.provider: r for r in rows if r.name == "float"}
+    for r in rows:
+        label = f"  {r.name} ({_provider(r.provider)})"
+        if r.name != "float" and r.path is not None:
+            lines.append(f"{label}: {r.path}; {r.method}")
+        for note in r.notes:
+            lines.append(f"{label}: {note}")
+        if r.blocked:
+            kept = ", ".join(
+                f"{b.node} ({b.op_type}) in {b.module or 'the model'}" for b in r.blocked
+            )
+            lines.append(f"{label}: kept in float32: {kept}")
+        base = floats.get(r.provider)
+        slower = (
+            r.name != "float" and base is not None and r.latency_ms and base.latency_ms
+            and r.latency_ms.p50 > base.latency_ms.p50 * 1.05
+        )  # fmt: skip
+        if slower and r.latency_ms and base and base.latency_ms:
+            lines.append(
+                f"{label}: SLOWER than the float file on this machine "
+                f"(p50 {_ms(r.latency_ms.p50)} vs {_ms(base.latency_ms.p50)})"
+            )
+        if not r.passed:
+            failed = [f for m in r.metrics.values() for f in m.findings[:2]]
+            if failed:
+                lines.append(f"{label}: FAIL: {'; '.join(failed[:3])}")
+            if r.divergence is not None:
+                d = r.divergence
+                lines.append(f"{label}: first diverges at {d.location.describe()}: {d.detail}")
+            lines.append(f"{label}: not a result; the float file stays the one to ship")
+        if r.module_times:
+            lines += _times(label, r)
+    return lines
+
+
+def _times(label: str, row: VariantResult) -> list[str]:
+    """The modules that take most of the time (top 8), onnxruntime beside eager PyTorch."""
+    top = sorted((t for t in row.module_times if t.module), key=lambda t: -t.time_ms)[:8]
+    out = [f"{label}: time by module (onnxruntime profiler, per call; eager PyTorch beside it)"]
+    for t in top:
+        eager = f", eager {_ms(t.eager_ms)}" if t.eager_ms is not None else ""
+        out.append(f"      {t.module:<30} {_ms(t.time_ms):>10} {t.share:6.1%}{eager}")
+    return out
+
+
+def variants_reason(rows: Sequence[VariantResult]) -> list[str]:
+    """Why failing variants fail, one phrase each (for the run's last line)."""
+    out = []
+    for r in rows:
+        if r.passed:
+            continue
+        where = f", first diverges at {r.divergence.location.describe()}" if r.divergence else ""
+        out.append(f"variant {r.name} ({_provider(r.provider)}) fails: {worst_text(r)}{where}")
+    return out
+
+
+def variant_junit_cases(model: str, rows: Sequence[VariantResult]) -> tuple[list[str], int]:
+    """One JUnit test case per variant row; the number that failed."""
+    cases, failures = [], 0
+    for r in rows:
+        name = quoteattr(f"variant {r.name} ({_provider(r.provider)})")
+        head = f"  <testcase classname={quoteattr(model)} name={name}"
+        if r.passed:
+            cases.append(f"{head}/>")
+            continue
+        failures += 1
+        body = [f"{r.path}: {r.method}", *r.notes]
+        if r.divergence is not None:
+            body.append(
+                f"first diverges at {r.divergence.location.describe()}: {r.divergence.detail}"
+            )
+        msg = quoteattr(worst_text(r))
+        cases.append(
+            f"{head}><failure message={msg}>{escape(chr(10).join(body))}</failure></testcase>"
+        )
+    return cases, failures

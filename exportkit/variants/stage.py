@@ -1,0 +1,68 @@
+"""The variant stage as the pipeline runs it: after the final float file passed (export), or in
+place of float validation for a float16/int8 file made elsewhere (check)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from exportkit.variants.make import judge_file, make_variants
+from exportkit.variants.results import VariantResult
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from exportkit.options import Options
+    from exportkit.stages import Stages
+    from exportkit.validate import Case
+
+__all__ = ["run_variants", "check_variant"]
+
+
+def _detail(rows: Sequence[VariantResult]) -> str:
+    made = [f"{r.name} {'pass' if r.passed else 'FAIL'}" for r in rows if r.name != "float"]
+    return ", ".join(made) or "float file timed"
+
+
+def run_variants(
+    stages: Stages,
+    module: nn.Module,
+    path: Path,
+    cases: Sequence[Case],
+    options: Options,
+    *,
+    float_passed: bool,
+) -> tuple[VariantResult, ...]:
+    """``--variant``/``--profile``/``--provider``: each variant of the final file, validated and
+    timed; skipped when the float file itself failed (nothing sound to derive from)."""
+    if not (options.variants or options.profile or options.providers):
+        return ()
+    if not float_passed:
+        stages.skip("variants", "the float file failed validation")
+        return ()
+    with stages.run("variants") as detail:
+        rows = make_variants(
+            path, cases, options.variants, model=module, int8=options.int8,
+            calibrate=options.calibrate, providers=options.providers,
+            thresholds=options.thresholds, profile=options.profile,
+        )  # fmt: skip
+        detail.append(_detail(rows))
+    return rows
+
+
+def check_variant(
+    stages: Stages, module: nn.Module, path: Path, cases: Sequence[Case], options: Options
+) -> tuple[VariantResult, ...]:
+    """A float16 or int8 file given to ``check``: judged as a variant (empty for float files)."""
+    from exportkit.variants.detect import detect_kind
+
+    kind = detect_kind(path)
+    if kind == "float":
+        return ()
+    with stages.run(f"validate {kind}") as detail:
+        rows = judge_file(
+            path, cases, model=module, providers=options.providers, thresholds=options.thresholds
+        )
+        detail.append(_detail(rows))
+    return rows
