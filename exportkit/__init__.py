@@ -206,6 +206,7 @@ def view(
         A handle with ``.url``, ``.stop()`` and ``.wait()``; a context manager; inline in Jupyter.
     """
     from exportkit import viewer
+    from exportkit.viewer.findings import view_target
 
     options = _build_options(options, **keywords)
     viewer.check_port(options.host, options.port)  # before a long export, not after
@@ -223,8 +224,12 @@ def view(
         if report.output is None:
             raise ExportkitError(f"{report.model}: the run wrote no file to view")
         model_props, node_props = viewer.report_findings(report)  # shown in Netron's properties
+        served = report.output
+        variant = view_target(report)  # --variant: the first variant file, its own findings
+        if variant is not None:
+            served, model_props, node_props = variant
         handle = viewer.serve(
-            report.output,
+            served,
             host=options.host,
             port=options.port,
             browser=options.browser,

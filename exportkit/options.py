@@ -20,6 +20,7 @@ from exportkit.export import Exporter
 from exportkit.inputs import DynamicSpec
 from exportkit.simplify import Simplifier
 from exportkit.validate import Tolerances
+from exportkit.variants.results import Int8Mode, Thresholds
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -65,6 +66,14 @@ class Options:
     junit: Path | None = None
     # summary: values for symbolic dims, so MACs that depend on them are counted
     dims: Mapping[str, int] = field(default_factory=dict)
+    # deployment variants (exportkit.variants): made beside the final file, validated and timed
+    variants: tuple[str, ...] = ()
+    int8: Int8Mode = "auto"
+    calibrate: str | None = None
+    providers: tuple[str, ...] = ()
+    profile: bool = False
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    latency_budget: float = 1.0  # seconds of timed runs per file (0: no latency figures)
     # viewer
     host: str = "127.0.0.1"
     port: int | None = None
@@ -99,6 +108,7 @@ class Options:
                     hint=f"write --dim {name}=1",
                 )
         _check_tolerances(self.tolerances)
+        _check_variants(self)
 
 
 def _check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
@@ -120,6 +130,28 @@ def _check_tolerances(tol: Tolerances) -> None:
                 f"{flag} {value} must be a finite number >= 0",
                 hint=f"write {flag.split()[0]} 1e-4",
             )
+
+
+def _check_variants(options: Options) -> None:
+    from exportkit.variants import VARIANTS
+
+    for name in options.variants:
+        _check_choice("variant", name, VARIANTS)
+    _check_choice("int8", options.int8, ("auto", "dynamic", "static"))
+    t = options.thresholds
+    for flag, value in (("--min-cosine", t.cosine), ("--min-top1", t.top1)):
+        if not (math.isfinite(value) and 0 <= value <= 1):
+            raise UsageError(f"{flag} {value} must be between 0 and 1", hint=f"write {flag} 0.99")
+    if not (math.isfinite(options.latency_budget) and options.latency_budget >= 0):
+        raise UsageError(
+            f"--latency-budget {options.latency_budget} must be >= 0 seconds", hint="write 1"
+        )
+    if not math.isfinite(t.sqnr_db):
+        raise UsageError(f"--min-sqnr {t.sqnr_db} must be a finite number of dB", hint="write 20")
+    if options.providers:
+        from exportkit.perf import resolve_providers
+
+        resolve_providers(options.providers)  # exit 2 before any work for one not installed
 
 
 def parse_model_kwargs(text: str | None) -> dict[str, Any]:
@@ -161,6 +193,13 @@ class OptionKeywords(TypedDict, total=False):
     json: str | os.PathLike[str] | None
     junit: str | os.PathLike[str] | None
     dims: Mapping[str, int]
+    variants: Sequence[str]
+    int8: Int8Mode
+    calibrate: str | os.PathLike[str] | None
+    providers: Sequence[str]
+    profile: bool
+    thresholds: Thresholds
+    latency_budget: float
     host: str
     port: int | None
     browser: bool
@@ -198,6 +237,11 @@ def build_options(options: Options | None = None, /, **keywords: Unpack[OptionKe
             values[name] = Path(values[name])
     if values.get("weights") is not None:
         values["weights"] = str(values["weights"])
+    for name in ("variants", "providers"):
+        if name in values:
+            values[name] = tuple(values[name])
+    if values.get("calibrate") is not None:
+        values["calibrate"] = str(values["calibrate"])
     for name in ("model_kwargs", "custom_translations", "dims"):
         if name in values:
             values[name] = dict(values[name])

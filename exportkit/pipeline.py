@@ -33,6 +33,7 @@ from exportkit.validate import (
     three_way,
     validate,
 )
+from exportkit.variants.stage import check_variant, run_variants
 from exportkit.versions import tool_versions
 from exportkit.workspace import check_target, default_output, install, workspace
 
@@ -224,6 +225,7 @@ def run_export(
             files = install(exported.files, target, passed=passed)
             exported = replace(exported, path=files[0], files=files)
         final = replace(final, path=files[0])
+    variants = run_variants(stages, prep.loaded.module, files[0], prep.cases, options, passed)
     summary = _summarize(stages, files[0], prep.example.labels)
     return _report(
         stages,
@@ -238,6 +240,7 @@ def run_export(
         validation_simplified=choice.simplified,
         parity=choice.parity,
         summary=summary,
+        variants=variants,
     )
 
 
@@ -268,7 +271,8 @@ def run_check(
     prep = _prepare(stages, model, inputs, options)
     require_compatible(path, prep.example)
     require_output_names(options.tolerances, outputs)
-    check = _validator(stages, prep, options)("validate", path)
+    variants = check_variant(stages, prep.loaded.module, path, prep.cases, options)
+    check = None if variants else _validator(stages, prep, options)("validate", path)
     return _report(
         stages,
         prep,
@@ -280,6 +284,7 @@ def run_check(
         validation=check,
         validation_raw=None,
         summary=None,
+        variants=variants,
     )
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from exportkit.export import ExportResult
     from exportkit.simplify import SimplifyResult
     from exportkit.validate import Parity, ValidationResult
+    from exportkit.variants import VariantResult
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -91,9 +92,15 @@ class Report:
     # ``--input`` lines that rebuild the inputs (shown to copy when they were not given).
     input_lines: tuple[str, ...] = ()
     target: Path | None = None
+    # --variant/--profile: the float file and each variant, validated and timed (exportkit.variants);
+    # for ``check`` of a float16 or int8 file, that file judged as a variant (validation is None).
+    variants: tuple[VariantResult, ...] = ()
 
     @property
     def passed(self) -> bool:
-        """Every check passed: the final file matches PyTorch and no dynamic dim came out fixed."""
+        """Every check passed: the final file matches PyTorch, no dynamic dim came out fixed, and
+        every variant asked for passed."""
         frozen = bool(self.export and self.export.frozen_dims)
-        return self.validation is not None and self.validation.passed and not frozen
+        judged = self.validation is not None or bool(self.variants)
+        valid = self.validation is None or self.validation.passed
+        return judged and valid and not frozen and all(v.passed for v in self.variants)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from exportkit import __version__
+from exportkit.cli.variant_args import add_variant_options, parse_variant_options
 from exportkit.errors import UsageError
 from exportkit.inputs.spec import DTYPES
 from exportkit.options import Options, parse_model_kwargs
@@ -323,11 +324,12 @@ CHECK: Group = (_add_check_options, _parse_check_options)
 VIEW: Group = (_add_view_options, _parse_view_options)
 SUMMARY: Group = (_add_summary_options, _parse_summary_options)
 DIFF: Group = (_add_diff_options, _parse_diff_options)
+VARIANTS: Group = (add_variant_options, parse_variant_options)
 GROUPS: dict[str, tuple[Group, ...]] = {
-    "export": (MODEL, EXPORT, CHECK),
-    "view": (MODEL, EXPORT, CHECK, VIEW),
+    "export": (MODEL, EXPORT, CHECK, VARIANTS),
+    "view": (MODEL, EXPORT, CHECK, VIEW, VARIANTS),
     "summary": (SUMMARY,),
-    "check": (MODEL, CHECK),
+    "check": (MODEL, CHECK, VARIANTS),
     "diff": (DIFF,),
 }
 

@@ -244,6 +244,10 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             shown.append(result.divergence)
             lines += ["", f"where the {which} diverges from PyTorch"]
             lines += render_divergence(result.divergence)
+    if report.variants:
+        from exportkit.report.variants import render_variants
+
+        lines += ["", *render_variants(report.variants)]
     lines.append("")
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
     lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}{_unproven_note(report)}")
@@ -275,6 +279,10 @@ def verdict_reason(report: Report) -> str:
             f"{fd.input} dim {fd.axis} ({fd.label}) exported as fixed size {fd.size}"
             for fd in report.export.frozen_dims
         ]
+    if report.variants:
+        from exportkit.report.variants import variants_reason
+
+        reasons += variants_reason(report.variants)
     if report.output is not None and report.target is not None and report.output != report.target:
         reasons.append(f"failing file kept as {report.output}; {report.target} not changed")
     return "; ".join(reasons) or "see the report"
@@ -335,6 +343,11 @@ def render_junit(report: Report) -> str:
             f"  <testcase classname={quoteattr(report.model)} name={quoteattr('unproven ' + output)}>"
             f"{verdict}</testcase>"
         )
+    if report.variants:
+        from exportkit.report.variants import variant_junit_cases
+
+        more, failed = variant_junit_cases(report.model, report.variants)
+        cases, failures = [*cases, *more], failures + failed
     head = (
         f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
         f'tests="{len(cases)}" failures="{failures}">'

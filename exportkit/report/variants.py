@@ -84,7 +84,10 @@ def render_variants(rows: Sequence[VariantResult]) -> list[str]:
         lines.append("  ".join(cells).rstrip())
     eager = next((r.eager_latency_ms for r in rows if r.eager_latency_ms), None)
     if eager is not None:
-        lines.append(f"  eager PyTorch: p50 {_ms(eager.p50)}, p90 {_ms(eager.p90)}")
+        threads = (
+            f" ({eager.threads} thread{'s' if eager.threads != 1 else ''})" if eager.threads else ""
+        )
+        lines.append(f"  eager PyTorch{threads}: p50 {_ms(eager.p50)}, p90 {_ms(eager.p90)}")
     lines += _details(rows)
     return lines
 

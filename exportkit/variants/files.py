@@ -25,9 +25,17 @@ def variant_path(float_path: Path, variant: str) -> Path:
 
 
 @contextlib.contextmanager
-def staged(target: Path) -> Iterator[Path]:
-    """A path with ``target``'s name in a temporary folder beside it; on success every file
-    written there moves next to ``target`` (external data first, the ``.onnx`` last)."""
+def staged(target: Path, *, external: bool = False) -> Iterator[Path]:
+    """Where a tool should write ``target``: a temporary name beside it (exportkit.onnxfile's
+    atomic write), or, when the tool also writes external data named after the file, the same
+    name in a temporary folder beside it, whose files all move next to ``target`` on success
+    (the ``.onnx`` last)."""
+    if not external:
+        from exportkit.onnxfile import atomic_path
+
+        with atomic_path(target) as tmp:
+            yield tmp
+        return
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         yield folder / target.name
@@ -42,14 +50,13 @@ def save_model(model: onnx.ModelProto, target: Path) -> Path:
     """Save atomically; weights go to ``<name>.data`` when the model is too large for one file."""
     import onnx
 
+    from exportkit.onnxfile import save_atomic
+
     external = model.ByteSize() > _EXTERNAL_BYTES if _small_enough(model) else True
-    with staged(target) as tmp:
-        if external:
-            onnx.save_model(
-                model, str(tmp), save_as_external_data=True, location=f"{target.name}.data"
-            )
-        else:
-            onnx.save_model(model, str(tmp))
+    if not external:
+        return save_atomic(model, target)
+    with staged(target, external=True) as tmp:
+        onnx.save_model(model, str(tmp), save_as_external_data=True, location=f"{target.name}.data")
     return target
 
 
@@ -66,7 +73,7 @@ def file_size(path: Path) -> int:
     """The file's bytes plus its external data files."""
     import onnx
 
-    from exportkit.external import data_locations
+    from exportkit.onnxfile import data_locations
 
     total = path.stat().st_size
     for loc in data_locations(onnx.load(str(path), load_external_data=False)):

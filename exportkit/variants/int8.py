@@ -115,7 +115,7 @@ def make_int8(
     samples: list[dict[str, Any]] = []
     if chosen == "static":
         samples = calibration_feeds(open_session(float_path), cases, calibrate)
-    with staged(target) as tmp:
+    with staged(target, external=external) as tmp:
         if chosen == "dynamic":
             quantize_dynamic(float_path, tmp, use_external_data_format=external)
         else:

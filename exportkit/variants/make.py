@@ -97,7 +97,7 @@ def make_variants(
     tolerances: Tolerances | None = None,
     latency: bool = True,
     profile: bool = False,
-    budget_s: float = 2.0,
+    budget_s: float = 1.0,
     locate: bool = True,
 ) -> tuple[VariantResult, ...]:
     """Make, validate and time each variant of the float file; the float file is the first row.
@@ -261,7 +261,7 @@ def judge_file(
     thresholds: Thresholds | None = None,
     tolerances: Tolerances | None = None,
     latency: bool = True,
-    budget_s: float = 2.0,
+    budget_s: float = 1.0,
 ) -> tuple[VariantResult, ...]:
     """A float16 or int8 file made elsewhere, judged as ``make_variants`` judges its own: the
     kind is read from the graph (float16 weights or casts; QDQ or integer ops).

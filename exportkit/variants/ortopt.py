@@ -25,16 +25,18 @@ def make_ort_opt(float_path: Path, cases: Sequence[Case], tolerances: Tolerances
     import onnxruntime as ort
 
     target = variant_path(float_path, "ort-opt")
-    with staged(target) as tmp:
+    external = _has_external_data(float_path)
+    with staged(target, external=external) as tmp:
         options = ort.SessionOptions()
         options.log_severity_level = 4
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.optimized_model_filepath = str(tmp)
-        if _has_external_data(float_path):
+        if external:
             options.add_session_config_entry(
                 "session.optimized_model_external_initializers_file_name", f"{target.name}.data"
             )
         ort.InferenceSession(str(float_path), options, providers=["CPUExecutionProvider"])
+        _carry_hierarchy(float_path, tmp)
     method = "onnxruntime extended optimizations (CPU)"
     trials = run_trials(target, cases, tolerances=tolerances)
     return Made(target, method, "tolerance", trials, tolerances)
@@ -44,3 +46,15 @@ def _has_external_data(path: Path) -> bool:
     from exportkit.external import has_external_data
 
     return has_external_data(path)
+
+
+def _carry_hierarchy(float_path: Path, optimized: Path) -> None:
+    """onnxruntime drops node metadata when it saves: put the PyTorch module hierarchy back
+    (as the simplify stage does), so the summary, the profiler and Netron see modules."""
+    import onnx
+
+    from exportkit.summary.hierarchy import carry_metadata
+
+    model = onnx.load(str(optimized), load_external_data=False)
+    if carry_metadata(onnx.load(str(float_path), load_external_data=False), model):
+        onnx.save_model(model, str(optimized))

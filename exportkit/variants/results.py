@@ -140,6 +140,7 @@ def worst_metrics(trials: tuple[VariantTrial, ...]) -> dict[str, OutputMetrics]:
             if seen is None:
                 out[m.name] = m
                 continue
+            worse = min((seen, m), key=lambda x: (x.passed, x.sqnr_db, -x.max_abs))
             out[m.name] = OutputMetrics(
                 m.name,
                 seen.passed and m.passed,
@@ -149,7 +150,7 @@ def worst_metrics(trials: tuple[VariantTrial, ...]) -> dict[str, OutputMetrics]:
                 _min_opt(seen.top1, m.top1),
                 m.atol,
                 m.rtol,
-                tuple(dict.fromkeys((*seen.findings, *m.findings))),
+                worse.findings,  # the worst case's own words (each case has its own figures)
             )
     return out
 

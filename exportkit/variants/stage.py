@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from exportkit.stages import Stages
     from exportkit.validate import Case
 
-__all__ = ["run_variants", "check_variant"]
+__all__ = ["check_variant", "run_variants"]
 
 
 def _detail(rows: Sequence[VariantResult]) -> str:
@@ -31,7 +31,6 @@ def run_variants(
     path: Path,
     cases: Sequence[Case],
     options: Options,
-    *,
     float_passed: bool,
 ) -> tuple[VariantResult, ...]:
     """``--variant``/``--profile``/``--provider``: each variant of the final file, validated and
@@ -46,6 +45,7 @@ def run_variants(
             path, cases, options.variants, model=module, int8=options.int8,
             calibrate=options.calibrate, providers=options.providers,
             thresholds=options.thresholds, profile=options.profile,
+            latency=options.latency_budget > 0, budget_s=options.latency_budget,
         )  # fmt: skip
         detail.append(_detail(rows))
     return rows
@@ -62,7 +62,8 @@ def check_variant(
         return ()
     with stages.run(f"validate {kind}") as detail:
         rows = judge_file(
-            path, cases, model=module, providers=options.providers, thresholds=options.thresholds
-        )
+            path, cases, model=module, providers=options.providers, thresholds=options.thresholds,
+            latency=options.latency_budget > 0, budget_s=options.latency_budget,
+        )  # fmt: skip
         detail.append(_detail(rows))
     return rows

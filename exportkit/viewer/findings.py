@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exportkit.viewer.annotate import findings_props
@@ -9,7 +10,7 @@ from exportkit.viewer.annotate import findings_props
 if TYPE_CHECKING:
     from exportkit.results import Report
 
-__all__ = ["report_findings"]
+__all__ = ["report_findings", "view_target"]
 
 
 def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -43,3 +44,31 @@ def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str,
             props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
         node_props[divergence.onnx_node] = props
     return model_props, node_props
+
+
+def view_target(report: Report) -> tuple[Path, dict[str, str], dict[str, dict[str, str]]] | None:
+    """With ``--variant``: the first variant file made, and its own findings (verdict, how it
+    was made, its worst metric, nodes kept float32, where it diverges); else None."""
+    from exportkit.report.variants import worst_text
+
+    row = next((r for r in report.variants if r.name != "float" and r.path is not None), None)
+    if row is None or row.path is None:
+        return None
+    props = {
+        "exportkit.verdict": "pass" if row.passed else "mismatch",
+        "exportkit.variant": f"{row.name}: {row.method}",
+        "exportkit.worst": worst_text(row),
+    }
+    if row.latency_ms is not None:
+        props["exportkit.latency_ms"] = (
+            f"p50 {row.latency_ms.p50:.3f}, p90 {row.latency_ms.p90:.3f}"
+        )
+    if row.divergence is not None:
+        props["exportkit.first_diverging_module"] = row.divergence.describe()
+    nodes: dict[str, dict[str, str]] = {}
+    for b in row.blocked:
+        nodes[b.node] = {"exportkit.float32": f"kept float32: values reach {b.max_abs:.3g}"}
+    div = row.divergence
+    if div is not None and div.onnx_node:
+        nodes.setdefault(div.onnx_node, {})["exportkit.diverges"] = div.detail
+    return row.path, props, nodes
