@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -111,11 +111,12 @@ class VariantResult:
     seconds: float = 0.0
     module_times: tuple[ModuleTime, ...] = ()
     thresholds: Thresholds | None = None
+    #: Per output, its worst case: the lowest cosine/SQNR/top-1, the largest max abs.
+    metrics: Mapping[str, OutputMetrics] = field(default_factory=dict)
 
-    @property
-    def metrics(self) -> Mapping[str, OutputMetrics]:
-        """Per output, its worst case: the lowest cosine/SQNR/top-1, the largest max abs."""
-        return worst_metrics(self.trials)
+    def __post_init__(self) -> None:
+        if self.trials and not self.metrics:
+            object.__setattr__(self, "metrics", worst_metrics(self.trials))
 
     @property
     def speedup(self) -> float | None:
