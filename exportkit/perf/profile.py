@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -53,8 +54,8 @@ def onnx_node_ms(
         name = event.get("name", "")
         if event.get("cat") == "Node" and name.endswith(_KERNEL):
             calls.setdefault(name[: -len(_KERNEL)], []).append(float(event.get("dur", 0)) / 1e3)
-    # The first call of each node is the warm-up run's.
-    return {n: sum(t[1:]) / max(1, len(t) - 1) for n, t in calls.items()}
+    # The first call of each node is the warm-up run's; the median resists a preempted run.
+    return {n: statistics.median(t[1:] or t) for n, t in calls.items()}
 
 
 def _ancestors(path: str) -> list[str]:
@@ -90,7 +91,8 @@ def onnx_module_ms(path: Path, node_ms: Mapping[str, float]) -> dict[str, float]
 
 
 @contextlib.contextmanager
-def _timed(model: nn.Module, totals: dict[str, float]) -> Iterator[None]:
+def _timed(model: nn.Module, run: dict[str, float]) -> Iterator[None]:
+    """Forward hooks adding each module's time (synchronized clock) into ``run``."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -113,7 +115,7 @@ def _timed(model: nn.Module, totals: dict[str, float]) -> Iterator[None]:
         def hook(*_: Any) -> None:
             sync()
             began = starts[path].pop()
-            totals[path] = totals.get(path, 0.0) + (time.perf_counter() - began) * 1e3
+            run[path] = run.get(path, 0.0) + (time.perf_counter() - began) * 1e3
 
         return hook
 
@@ -128,18 +130,32 @@ def _timed(model: nn.Module, totals: dict[str, float]) -> Iterator[None]:
 
 
 def eager_module_ms(
-    model: nn.Module, tensors: Mapping[str, torch.Tensor], *, runs: int = 10
+    model: nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    runs: int = 10,
+    threads: int | None = None,
 ) -> dict[str, float]:
-    """Per module path, eager PyTorch's time per call of the model (hooks, synchronized clock)."""
+    """Per module path, eager PyTorch's time per call of the model (hooks, synchronized clock),
+    the median over ``runs``; at ``threads`` intra-op threads when given (as eager latency)."""
     import torch
 
-    totals: dict[str, float] = {}
-    with torch.no_grad():
-        model(**tensors)
-        with _timed(model, totals):
+    before = torch.get_num_threads()
+    per_run: list[dict[str, float]] = []
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        with torch.no_grad():
+            model(**tensors)
             for _ in range(runs):
-                model(**tensors)
-    return {p: t / runs for p, t in totals.items()}
+                run: dict[str, float] = {}
+                with _timed(model, run):
+                    model(**tensors)
+                per_run.append(run)
+    finally:
+        torch.set_num_threads(before)
+    paths = dict.fromkeys(p for run in per_run for p in run)
+    return {p: statistics.median(run.get(p, 0.0) for run in per_run) for p in paths}
 
 
 def module_times(

@@ -136,7 +136,8 @@ def make_variants(
     export_inputs = cases[0].inputs
     eager = eager_latency(model, export_inputs.tensors, budget_s=budget_s) if latency else None
     # Eager per-module times before any onnxruntime session exists (its threads spin after runs).
-    eager_modules = _eager_modules(model, export_inputs) if profile else None
+    threads = eager.threads if eager is not None else None
+    eager_modules = _eager_modules(model, export_inputs, threads) if profile else None
     rows: list[VariantResult] = []
     for provider in provs:
         start = time.perf_counter()
@@ -176,10 +177,12 @@ def make_variants(
     return tuple(rows)
 
 
-def _eager_modules(model: nn.Module, inputs: ExampleInputs) -> dict[str, float]:
+def _eager_modules(
+    model: nn.Module, inputs: ExampleInputs, threads: int | None
+) -> dict[str, float]:
     from exportkit.perf.profile import eager_module_ms
 
-    return eager_module_ms(model, inputs.tensors)
+    return eager_module_ms(model, inputs.tensors, threads=threads)
 
 
 def _profiled(
