@@ -26,19 +26,15 @@ def variant_path(float_path: Path, variant: str) -> Path:
 
 @contextlib.contextmanager
 def staged(target: Path, *, external: bool = False) -> Iterator[Path]:
-    """Where a tool should write ``target``: a temporary name beside it, renamed onto it at
-    the end, or, when the tool also writes external data named after the file, the same
+    """Where a tool should write ``target``: a temporary name beside it (exportkit.onnxfile's
+    atomic write), or, when the tool also writes external data named after the file, the same
     name in a temporary folder beside it, whose files all move next to ``target`` on success
     (the ``.onnx`` last)."""
     if not external:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
-        try:
+        from exportkit.onnxfile import atomic_path
+
+        with atomic_path(target) as tmp:
             yield tmp
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
         return
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -54,14 +50,13 @@ def save_model(model: onnx.ModelProto, target: Path) -> Path:
     """Save atomically; weights go to ``<name>.data`` when the model is too large for one file."""
     import onnx
 
+    from exportkit.onnxfile import save_atomic
+
     external = model.ByteSize() > _EXTERNAL_BYTES if _small_enough(model) else True
-    with staged(target, external=external) as tmp:
-        if external:
-            onnx.save_model(
-                model, str(tmp), save_as_external_data=True, location=f"{target.name}.data"
-            )
-        else:
-            onnx.save_model(model, str(tmp))
+    if not external:
+        return save_atomic(model, target)
+    with staged(target, external=True) as tmp:
+        onnx.save_model(model, str(tmp), save_as_external_data=True, location=f"{target.name}.data")
     return target
 
 
@@ -78,7 +73,7 @@ def file_size(path: Path) -> int:
     """The file's bytes plus its external data files."""
     import onnx
 
-    from exportkit.external import data_locations
+    from exportkit.onnxfile import data_locations
 
     total = path.stat().st_size
     for loc in data_locations(onnx.load(str(path), load_external_data=False)):

@@ -153,7 +153,7 @@ def make_fp16(float_path: Path, cases: Sequence[Case], tolerances: Tolerances) -
     trials = run_trials(target, cases, tolerances=tolerances)
     hot = overflowing_nodes(float_path, cases)
     if trials and all(t.passed for t in trials):
-        notes = ()
+        notes: tuple[str, ...] = ()
         if hot:  # CPU runs many float16 nodes in float32 (no float16 kernel): GPUs do not
             modules = ", ".join(dict.fromkeys(n.module or "(model)" for n in hot))
             notes = (
@@ -173,10 +173,10 @@ def make_fp16(float_path: Path, cases: Sequence[Case], tolerances: Tolerances) -
         f"plain float16 failed ({_first_finding(trials)}); {len(hot)} nodes that make or read "
         f"values beyond ±65504 kept in float32, in {modules}"
     )
-    notes = [note]
+    kept = [note]
     if unnamed:
-        notes.append(f"{unnamed} of them have no name and could not be kept in float32")
+        kept.append(f"{unnamed} of them have no name and could not be kept in float32")
     return Made(
         target, f"{method}, {len(hot)} nodes float32", "tolerance", fixed, tolerances,
-        blocked=hot, notes=tuple(notes),
+        blocked=hot, notes=tuple(kept),
     )  # fmt: skip
