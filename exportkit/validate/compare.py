@@ -12,7 +12,7 @@ from exportkit.errors import InputSpecError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DEFAULT_TOLERANCES", "OutputCheck", "Tolerances", "compare_arrays"]
+__all__ = ["DEFAULT_TOLERANCES", "ERROR_BIN_EDGES", "OutputCheck", "Tolerances", "compare_arrays"]
 
 # (atol, rtol) by dtype; integer and bool outputs are compared exactly.
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
@@ -21,6 +21,11 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float16": (1e-2, 1e-2),
     "bfloat16": (2e-2, 2e-2),
 }
+
+#: Edges of ``OutputCheck.error_histogram``: decades of ``|onnx - torch|`` from 1e-9 to 10. Bin 0
+#: counts differences below 1e-9 (exact matches included), bin k those in [edge k-1, edge k),
+#: the last bin those of 10 and more (NaN or Inf on one side included).
+ERROR_BIN_EDGES: tuple[float, ...] = tuple(10.0**k for k in range(-9, 2))
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class OutputCheck:
     failed, whatever the file computes: the output is empty or ``constant``, or every value lies
     within atol of zero and the values do not agree at their own scale either (``own_scale``:
     compared as if divided by ``magnitude``, ``|ort - torch| <= atol * magnitude + rtol * |torch|``,
-    which tiny values that are rounding residue fail).
+    which tiny values that are rounding residue fail). ``error_histogram`` counts the elements
+    per decade of abs difference (``ERROR_BIN_EDGES``); empty when the shapes differ.
     """
 
     name: str
@@ -105,6 +111,7 @@ class OutputCheck:
     constant: bool = False
     unproven: bool = False
     own_scale: bool = False
+    error_histogram: tuple[int, ...] = ()
 
 
 def compare_arrays(
@@ -173,6 +180,12 @@ def compare_arrays(
         constant=constant,
         unproven=unproven,
         own_scale=own_scale,
+        error_histogram=tuple(
+            int(n)
+            for n in np.bincount(
+                np.digitize(diff, ERROR_BIN_EDGES).ravel(), minlength=len(ERROR_BIN_EDGES) + 1
+            )
+        ),
     )
     if out.any():
         kind = "values differ" if dtype in DEFAULT_TOLERANCES else "integer values differ"
