@@ -62,10 +62,11 @@ def failure_message(report: Report) -> str:
                 lines.append(f"  case {t.label}: {t.error}")
         div = validation.divergence
         if div is not None:
-            lines.append(f"diverges at {div.location.describe()}")
+            lines.append(f"diverges at {div.describe()}")
             lines.append(f"  {div.detail}")
             if div.onnx_node:
-                lines.append(f"  (case: {div.trial}; ONNX node: {div.onnx_node})")
+                op = f" ({div.onnx_op})" if div.onnx_op else ""
+                lines.append(f"  (case: {div.trial}; ONNX node: {div.onnx_node}{op})")
     if report.output is not None:
         lines.append(f"file: {report.output}")
     return "\n".join(lines)

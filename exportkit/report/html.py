@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from exportkit.report.charts import bar, error_histogram_svg
-from exportkit.report.graph import GraphPicture, draw_graph
+from exportkit.report.graph import GraphPicture, draw_graph, summary_module
 from exportkit.report.text import format_bytes, format_count, format_shape
 
 if TYPE_CHECKING:
@@ -52,10 +52,8 @@ pre { background: #fff; border: 1px solid #e4e4e4; padding: 8px; overflow-x: aut
 
 
 def diverging_node(divergence: Divergence | None) -> str | None:
-    """The ONNX node name of a divergence (``onnx_node`` reads ``"node_mul (Mul)"``)."""
-    if divergence is None or not divergence.onnx_node:
-        return None
-    return divergence.onnx_node.rpartition(" (")[0] or divergence.onnx_node
+    """The ONNX node name where a divergence was found, if any."""
+    return divergence.onnx_node if divergence is not None and divergence.onnx_node else None
 
 
 def _table(head: Sequence[str], rows: Iterable[tuple[Sequence[str], bool]], numeric: set[int]) -> str:
@@ -211,7 +209,8 @@ def _divergences(report: Report) -> str:
             facts.append(("code", f"<code>{e(loc.code)}</code>"))
         facts += [("finding", e(div.detail)), ("case", e(div.trial))]
         if div.onnx_node:
-            facts.append(("ONNX node", f"<code>{e(div.onnx_node)}</code>"))
+            op = f" ({div.onnx_op})" if div.onnx_op else ""
+            facts.append(("ONNX node", f"<code>{e(div.onnx_node)}</code>{e(op)}"))
         if div.kind == "values":
             facts.append(("before it", e(f"the {div.matched} modules compared before it matched")))
         rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in facts)
@@ -272,7 +271,9 @@ def render_html(
     """
     summary = summary if summary is not None else report.summary
     div = report.validation.divergence if report.validation is not None else None
-    module = div.location.module if div is not None else None
+    module = None
+    if div is not None and summary is not None:
+        module = summary_module(summary, div.location.module, diverging_node(div))
     if picture is None and summary is not None:
         picture = draw_graph(summary, diverging_module=module, diverging_node=diverging_node(div))
     body: list[Any] = [_header(report), _stages(report)]

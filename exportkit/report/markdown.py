@@ -66,7 +66,8 @@ def _divergence(div: Divergence, which: str) -> list[str]:
     lines.append(f"> {div.detail}")
     facts = [f"case: {div.trial}"]
     if div.onnx_node:
-        facts.append(f"ONNX node: {_code(div.onnx_node)}")
+        op = f" ({div.onnx_op})" if div.onnx_op else ""
+        facts.append(f"ONNX node: {_code(div.onnx_node)}{op}")
     lines += [">", f"> {'; '.join(facts)}", ""]
     return lines
 

@@ -1,0 +1,130 @@
+"""The HTML and Markdown reports of real exports: a wrong one (BuggyBranch) and a right one."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+import exportkit
+from exportkit.pipeline import Report
+from exportkit.report.graph import draw_graph, graph_dot, summary_module
+from exportkit.report.html import render_html
+from exportkit.report.markdown import render_markdown
+
+ROOT = Path(__file__).parent.parent
+MODELS = Path(__file__).parent / "models"
+# The TorchScript exporter is the fast one; BuggyBranch drifts under it too (torch.jit.is_tracing).
+FAST = {"exporter": "torchscript", "simplifier": "none", "sizes": False}
+
+
+@pytest.fixture(scope="module")
+def wrong(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    out = tmp_path_factory.mktemp("wrong") / "BuggyBranch.onnx"
+    report = exportkit.export(f"{MODELS}/diverging.py:BuggyBranch", path=out, **FAST)  # type: ignore[arg-type]
+    assert not report.passed
+    return report
+
+
+@pytest.fixture(scope="module")
+def right(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    out = tmp_path_factory.mktemp("right") / "SimpleNet.onnx"
+    report = exportkit.export(f"{ROOT}/examples/simple_net.py:SimpleNet", path=out, **FAST)  # type: ignore[arg-type]
+    assert report.passed
+    return report
+
+
+def _svg_classes(page: str) -> dict[str, str]:
+    """Graph SVG element id -> its class, as a browser reads them (entities decoded)."""
+    found = re.findall(r'<g id="([^"]+)" class="([^"]+)"', page)
+    return {html.unescape(i): html.unescape(c) for i, c in found}
+
+
+def _no_outside_resources(page: str) -> None:
+    assert "<script" not in page and "<link" not in page and "<iframe" not in page
+    assert not re.search(r'(src|href)="(https?:)?//', page), "the page would fetch something"
+    assert "url(http" not in page and "@import" not in page
+
+
+def test_html_report_of_a_wrong_export_names_the_diverging_module(wrong: Report) -> None:
+    page = render_html(wrong)
+    _no_outside_resources(page)
+    assert '<span class="verdict fail" id="verdict">FAIL</span>' in page
+    divergence = page[page.index('id="divergence"') :]
+    assert "blocks.2.branch" in divergence[:2000] and "(Drift)" in divergence[:2000]
+    assert "diverging.py:14" in divergence[:2000]  # the source line of Drift.forward
+    assert "/model/blocks/blocks.2/branch/Mul" in divergence[:2000]
+    # Validation per output and per case, and the error histogram of the output.
+    assert "Per output (worst case)" in page and "Per case" in page
+    assert page.count("<tr class=\"bad\">") >= 3  # the output row, the case row, the tree row
+    assert 'aria-label="output error histogram"' in page
+    # The graph: drawn by dot, the diverging node red, its module's nodes marked.
+    classes = _svg_classes(page)
+    assert classes["node-/model/blocks/blocks.2/branch/Mul"] == "node in-diverging-module diverging"
+    marked = [i for i, c in classes.items() if "in-diverging-module" in c]
+    assert sorted(marked) == [
+        "node-/model/blocks/blocks.2/branch/Constant",  # the 1.05 Drift multiplies by
+        "node-/model/blocks/blocks.2/branch/Mul",
+        "node-/model/blocks/blocks.2/branch/fc/Gemm",
+    ]
+    assert "drawn by graphviz dot" in page
+
+
+def test_html_report_without_graphviz_says_so_and_keeps_the_rest(
+    wrong: Report, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot here
+    page = render_html(wrong)
+    assert "Graph not drawn: Graphviz is not installed" in page
+    assert "<svg" in page  # bars and histograms are exportkit's own
+    assert not _svg_classes(page)
+    for kept in ("blocks.2.branch", "Module tree", "Three-way parity", "output error histogram"):
+        assert kept in page
+
+
+def test_html_report_of_a_right_export(right: Report) -> None:
+    page = render_html(right)
+    _no_outside_resources(page)
+    assert 'id="verdict">PASS<' in page
+    assert 'id="divergence"' not in page
+    assert "in-diverging-module" not in page
+    drawn = {i: c for i, c in _svg_classes(page).items() if i.startswith("node-")}
+    assert len(drawn) == 3 and set(drawn.values()) == {"node"}  # Gemm, Relu, Gemm; none marked
+    assert "<code>fc1</code>" in page and "<code>fc2</code>" in page  # the module tree
+
+
+def test_summary_module_maps_torchscript_names_to_the_pytorch_module(wrong: Report) -> None:
+    summary = wrong.summary
+    node = "/model/blocks/blocks.2/branch/Mul"
+    assert summary_module(summary, "blocks.2.branch", node) == "model.blocks.blocks.2.branch"
+    assert summary_module(summary, "", node) == ""
+
+
+def test_graph_dot_quotes_names() -> None:
+    from exportkit.summary.results import GraphSummary, NodeInfo, TensorInfo
+
+    x = TensorInfo('x"1', "float32", (2, 3))
+    y = TensorInfo("y\\z", "float32", (2, 3))
+    node = NodeInfo('we"ird', "Relu", "", "", ('x"1',), (y,), 0, 0)
+    summary = GraphSummary(
+        "m.onnx", 10, {"": 20}, "", "g", 0, 0, (), (x,), (y,), (node,), (), "none",
+        0, {}, 0, 0, {"Relu": 1}, (),
+    )  # fmt: skip
+    text = graph_dot(summary)
+    assert '"in:x\\"1"' in text and 'id="node-we\\"ird"' in text and '"out:y\\\\z"' in text
+    picture = draw_graph(summary)
+    if picture.svg is not None:  # dot parsed it
+        assert "we&quot;ird" in picture.svg
+
+
+def test_markdown_report_reads_as_a_pull_request_comment(wrong: Report, right: Report) -> None:
+    text = render_markdown(wrong)
+    assert text.startswith("### exportkit ❌ FAIL: `")
+    assert "| `output` | float32 |" in text and "❌ **FAIL** |" in text
+    assert "**Where the export diverges:** `blocks.2.branch` (Drift) at `" in text
+    assert "diverging.py:14`" in text
+    assert "<details><summary>Stages and cases</summary>" in text
+    ok = render_markdown(right)
+    assert ok.startswith("### exportkit ✅ PASS") and "diverges" not in ok
