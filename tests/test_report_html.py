@@ -10,7 +10,7 @@ import pytest
 
 import exportkit
 from exportkit.pipeline import Report
-from exportkit.report.graph import draw_graph, graph_dot, summary_module
+from exportkit.report.graph import draw_graph, graph_dot
 from exportkit.report.html import render_html
 from exportkit.report.markdown import render_markdown
 
@@ -98,8 +98,15 @@ def test_html_report_of_a_right_export(right: Report) -> None:
 def test_summary_module_maps_torchscript_names_to_the_pytorch_module(wrong: Report) -> None:
     summary = wrong.summary
     node = "/model/blocks/blocks.2/branch/Mul"
-    assert summary_module(summary, "blocks.2.branch", node) == "model.blocks.blocks.2.branch"
-    assert summary_module(summary, "", node) == ""
+    assert summary.find_module("blocks.2.branch", node) == "model.blocks.blocks.2.branch"
+    assert summary.find_module("", node) == ""
+    assert summary.find_module("blocks.2.branch") is None  # no such path without the node
+    names = [n.name for n in summary.nodes_under("model.blocks.blocks.2.branch")]
+    assert sorted(names) == [
+        "/model/blocks/blocks.2/branch/Constant",
+        "/model/blocks/blocks.2/branch/Mul",
+        "/model/blocks/blocks.2/branch/fc/Gemm",
+    ]
 
 
 def test_graph_dot_quotes_names() -> None:

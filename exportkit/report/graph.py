@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from exportkit.summary.results import GraphSummary, ModuleInfo, TensorInfo
 
-__all__ = ["MAX_NODES", "GraphPicture", "draw_graph", "graph_dot", "summary_module"]
+__all__ = ["MAX_NODES", "GraphPicture", "draw_graph", "graph_dot"]
 
 #: Past this many nodes the picture is not drawn: dot's layout time grows quickly with size.
 MAX_NODES = 1500
@@ -75,28 +75,6 @@ def _fill(op_type: str) -> str:
 
 def _within(path: str, module: str | None) -> bool:
     return module is not None and (module == "" or path == module or path.startswith(module + "."))
-
-
-def summary_module(summary: GraphSummary, module: str, node: str | None = None) -> str | None:
-    """The summary's path for the PyTorch module ``module``, found through the node ``node``.
-
-    With the dynamo exporter's metadata the paths are the same. With TorchScript node names the
-    summary reads ``/model/blocks/blocks.2/branch/Mul`` as ``model.blocks.blocks.2.branch``:
-    the module is then the nearest enclosing module of ``node`` whose last name is the same.
-    """
-    paths = {m.path for m in summary.modules}
-    found = next((n for n in summary.nodes if node is not None and n.name == node), None)
-    if found is None:
-        return module if module in paths else None
-    if module == "":
-        return ""
-    last = module.rsplit(".", 1)[-1]
-    path = found.module
-    while path:
-        if path == module or path.rsplit(".", 1)[-1] == last:
-            return path
-        path = path.rpartition(".")[0]
-    return module if module in paths else found.module
 
 
 def graph_dot(

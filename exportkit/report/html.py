@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from exportkit.report.charts import bar, error_histogram_svg
-from exportkit.report.graph import GraphPicture, draw_graph, summary_module
+from exportkit.report.graph import GraphPicture, draw_graph
 from exportkit.report.text import format_bytes, format_count, format_shape
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ pre { background: #fff; border: 1px solid #e4e4e4; padding: 8px; overflow-x: aut
 .histograms { display: flex; flex-wrap: wrap; gap: 20px; }
 .histograms figure { margin: 0; background: #fff; padding: 6px; border: 1px solid #eee; }
 .histograms figcaption { font-size: 12px; color: #444; }
-.graph { background: #fff; border: 1px solid #e4e4e4; overflow: auto; max-height: 900px; }
+.graph { background: #fff; border: 1px solid #e4e4e4; overflow-x: auto; }
 .note { color: #666; }
 """
 
@@ -273,7 +273,7 @@ def render_html(
     div = report.validation.divergence if report.validation is not None else None
     module = None
     if div is not None and summary is not None:
-        module = summary_module(summary, div.location.module, diverging_node(div))
+        module = summary.find_module(div.location.module, diverging_node(div))
     if picture is None and summary is not None:
         picture = draw_graph(summary, diverging_module=module, diverging_node=diverging_node(div))
     body: list[Any] = [_header(report), _stages(report)]

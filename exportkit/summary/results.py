@@ -139,6 +139,30 @@ class GraphSummary:
                 return info
         raise KeyError(path)
 
+    def find_module(self, module: str, node: str | None = None) -> str | None:
+        """This summary's path for the PyTorch module ``module``, found through its node ``node``.
+
+        With the dynamo exporter's metadata the paths are the same. TorchScript node names give
+        paths such as ``model.blocks.blocks.2.branch`` for ``blocks.2.branch``: the module is
+        then the nearest module enclosing ``node`` whose last name is the same.
+        """
+        paths = {m.path for m in self.modules}
+        found = next((n for n in self.nodes if node is not None and n.name == node), None)
+        if found is None or module == "":
+            return module if module in paths else None
+        last = module.rsplit(".", 1)[-1]
+        path = found.module
+        while path:
+            if path == module or path.rsplit(".", 1)[-1] == last:
+                return path
+            path = path.rpartition(".")[0]
+        return module if module in paths else found.module
+
+    def nodes_under(self, path: str) -> tuple[NodeInfo, ...]:
+        """The nodes of the module ``path`` and of every module inside it."""
+        prefix = path + "."
+        return tuple(n for n in self.nodes if not path or n.module == path or n.module.startswith(prefix))
+
     def _repr_html_(self) -> str:
         from exportkit.report.summary import render_html
 

@@ -33,6 +33,7 @@ from exportkit.viewer.environment import (
     ssh_tunnel_hint,
 )
 from exportkit.viewer.findings import report_findings
+from exportkit.viewer.focus import focus_script
 from exportkit.viewer.netron import netron_outdated
 from exportkit.viewer.server import ViewHandle, check_port, serve_files
 
@@ -106,12 +107,14 @@ def serve(
         raise OnnxFileError(f"{source} does not exist", hint="check the path of the model file")
     view_dir = tempfile.mkdtemp(prefix="exportkit-view-")
     try:
-        annotation = None
+        annotation, script = None, ""
         if source.suffix.lower() == ".onnx" or model_props or node_props:
             prepared = prepare_view(
                 source, view_dir, model_props=model_props, node_props=node_props
             )
             files, name, annotation = prepared.files, prepared.name, prepared.annotation
+            # The copy's own node metadata says where it diverges (also for --annotate files).
+            script = focus_script(read_node_metadata(prepared.model))
         else:
             files, name = {source.name: source}, source.name
         handle = serve_files(
@@ -122,6 +125,7 @@ def serve(
             title=str(source),
             folder=source.parent,
             on_stop=lambda: shutil.rmtree(view_dir, ignore_errors=True),
+            page_script=script,
         )
     except BaseException:
         shutil.rmtree(view_dir, ignore_errors=True)

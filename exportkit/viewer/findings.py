@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exportkit.viewer.annotate import findings_props
+from exportkit.viewer.focus import DIVERGES, IN_DIVERGING_MODULE
 
 if TYPE_CHECKING:
     from exportkit.results import Report
@@ -18,7 +19,8 @@ def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str,
 
     Model entries: the verdict, the max abs difference per output (worst over every trial),
     the exporter, the simplifier kept, and the first diverging module. Node entries: for a
-    mismatch, the diverging node gets the finding, its PyTorch module and its max abs diff.
+    mismatch, the diverging node gets the finding, its PyTorch module and its max abs diff, and
+    every node of the diverging module is marked (Netron's page opens on them).
     """
     max_abs: dict[str, float] = {}
     validation = report.validation
@@ -35,14 +37,22 @@ def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str,
         first_diverging_module=divergence.describe() if divergence is not None else None,
     )
     node_props: dict[str, dict[str, str]] = {}
+    summary = report.summary
+    if divergence is not None and summary is not None:
+        # Every node of the diverging module: Netron's page marks them (see viewer.focus); not
+        # when the module is the model itself, where that would be every node.
+        where = summary.find_module(divergence.location.module, divergence.onnx_node)
+        for node in summary.nodes_under(where) if where else ():
+            if node.name:
+                node_props[node.name] = {IN_DIVERGING_MODULE: divergence.describe()}
     if divergence is not None and divergence.onnx_node:
         props = {
-            "exportkit.diverges": divergence.detail,
+            DIVERGES: divergence.detail,
             "exportkit.module": divergence.describe(),
         }
         if divergence.check is not None:
             props["exportkit.max_abs_diff"] = f"{divergence.check.max_abs:.3g}"
-        node_props[divergence.onnx_node] = props
+        node_props.setdefault(divergence.onnx_node, {}).update(props)
     return model_props, node_props
 
 

@@ -33,6 +33,7 @@ from exportkit.errors import (
     ViewError,
 )
 from exportkit.viewer.environment import address_family, check_host, is_loopback, url_for
+from exportkit.viewer.focus import with_inline_script
 from exportkit.viewer.netron import netron_assets, netron_outdated, render_index
 from exportkit.viewer.site import IDLE_TIMEOUT, Server, Site, inside
 
@@ -246,6 +247,7 @@ def serve_files(
     on_stop: Callable[[], object] | None = None,
     folder: Path | None = None,
     idle_timeout: float = IDLE_TIMEOUT,
+    page_script: str = "",
 ) -> ViewHandle:
     """Serve Netron for ``files[model_name]``; ``/data/`` answers only the names in ``files``.
 
@@ -260,6 +262,7 @@ def serve_files(
             followed (checked now and at every request); the model file's folder when None.
         idle_timeout: Seconds a connection may stay silent, or take to send its request head,
             before it is closed.
+        page_script: JavaScript the page runs after Netron's own (see ``viewer.focus``).
 
     Raises:
         HostError: ``host`` is not an address of this machine.
@@ -282,6 +285,8 @@ def serve_files(
             )
     assets, page, version = netron_assets()
     index = render_index(page, version, model_name, title or model_name)
+    if page_script:  # exportkit's findings on the graph (see viewer.focus)
+        index = with_inline_script(index.decode("utf-8"), page_script).encode("utf-8")
     site = Site(
         assets=assets.resolve(),
         index=index,
