@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 # The Netron browser tests (all `slow`) drive Debian's chromium; install it when missing (needs
 # root and apt). Only test-slow needs it: `make test` needs nothing beyond .venv.
 # Netron writes tensor shapes between 〈 〉 (U+3008/9): a CJK font draws them in screenshots.
+# Graphviz's dot draws the graph of the HTML report (--html).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 	@fc-list ':charset=3008' | grep -q . || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
 
 demo: $(STAMP)

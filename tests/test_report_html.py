@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from exportkit.report.html import render_html
 from exportkit.report.markdown import render_markdown
 
 ROOT = Path(__file__).parent.parent
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz is not installed (make browser installs it)"
+)
 MODELS = Path(__file__).parent / "models"
 # The TorchScript exporter is the fast one; BuggyBranch drifts under it too (torch.jit.is_tracing).
 FAST = {"exporter": "torchscript", "simplifier": "none", "sizes": False}
@@ -60,7 +64,11 @@ def test_html_report_of_a_wrong_export_names_the_diverging_module(wrong: Report)
     assert "Per output (worst case)" in page and "Per case" in page
     assert page.count("<tr class=\"bad\">") >= 3  # the output row, the case row, the tree row
     assert 'aria-label="output error histogram"' in page
-    # The graph: drawn by dot, the diverging node red, its module's nodes marked.
+
+
+@needs_dot
+def test_html_report_graph_marks_the_diverging_module_and_node(wrong: Report) -> None:
+    page = render_html(wrong)
     classes = _svg_classes(page)
     assert classes["node-/model/blocks/blocks.2/branch/Mul"] == "node in-diverging-module diverging"
     marked = [i for i, c in classes.items() if "in-diverging-module" in c]
@@ -84,6 +92,7 @@ def test_html_report_without_graphviz_says_so_and_keeps_the_rest(
         assert kept in page
 
 
+@needs_dot
 def test_html_report_of_a_right_export(right: Report) -> None:
     page = render_html(right)
     _no_outside_resources(page)
