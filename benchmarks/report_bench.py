@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from summary_bench import NODES_PER_LAYER, transformer  # noqa: E402
+
 from exportkit.report.graph import draw_graph  # noqa: E402
 from exportkit.summary import summarize  # noqa: E402
-from summary_bench import NODES_PER_LAYER, transformer  # noqa: E402
 
 
 def _median(fn: object, repeat: int = 3) -> float:
@@ -74,7 +75,9 @@ def main(argv: list[str]) -> int:
                 f"{layers:>6} {len(summary.nodes):>6} {dot:>7.2f} s {len(picture.svg) / 1e3:>7.0f} "
                 f"{shown:>16}"
             )
-    print(f"({NODES_PER_LAYER} nodes a layer; {picture.renderer or 'no dot'}; medians of 3 for dot)")
+    print(
+        f"({NODES_PER_LAYER} nodes a layer; {picture.renderer or 'no dot'}; medians of 3 for dot)"
+    )
     return 0
 
 

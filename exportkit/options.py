@@ -64,6 +64,8 @@ class Options:
     # report files, written atomically when the run ends (also when it fails, for JUnit)
     json: Path | None = None
     junit: Path | None = None
+    html: Path | None = None
+    markdown: Path | None = None
     # summary: values for symbolic dims, so MACs that depend on them are counted
     dims: Mapping[str, int] = field(default_factory=dict)
     # deployment variants (exportkit.variants): made beside the final file, validated and timed
@@ -192,6 +194,8 @@ class OptionKeywords(TypedDict, total=False):
     strict: bool
     json: str | os.PathLike[str] | None
     junit: str | os.PathLike[str] | None
+    html: str | os.PathLike[str] | None
+    markdown: str | os.PathLike[str] | None
     dims: Mapping[str, int]
     variants: Sequence[str]
     int8: Int8Mode
@@ -232,7 +236,7 @@ def build_options(options: Options | None = None, /, **keywords: Unpack[OptionKe
         values["dynamic"] = tuple(
             DynamicSpec.parse(d) if isinstance(d, str) else d for d in values["dynamic"]
         )
-    for name in ("json", "junit"):
+    for name in ("json", "junit", "html", "markdown"):
         if values.get(name) is not None:
             values[name] = Path(values[name])
     if values.get("weights") is not None:

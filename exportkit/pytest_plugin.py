@@ -22,7 +22,7 @@ import pytest
 from exportkit.testing import failure_message, model_name, run_export
 
 if TYPE_CHECKING:
-    from exportkit.pipeline import Report
+    from exportkit.results import Report
 
 __all__ = ["assert_exports", "pytest_addoption", "pytest_runtest_makereport"]
 
@@ -54,23 +54,23 @@ def _keep(report: Report, folder: Path, name: str) -> None:
 
 
 @pytest.fixture
-def assert_exports(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Callable[..., Report]:
+def assert_exports(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Report]:
     """``assert_exports(spec_or_module, inputs=None, **options) -> Report``: exports into the
     test's ``tmp_path``; AssertionError (verdict, failing outputs, diverging module) unless the
     export passes. See :func:`exportkit.testing.assert_exports`."""
     keep = request.config.getoption("--exportkit-report")
     reports = request.node.stash.setdefault(_REPORTS, [])
 
-    def check(spec_or_module: Any, inputs: Any = None, **options: Any) -> Report:
+    def check(
+        spec_or_module: Any, inputs: Any = None, *, path: Any = None, **options: Any
+    ) -> Report:
         name = model_name(spec_or_module)
         taken = {n for n, _ in reports}
         if name in taken:  # the same model twice in one test: keep both
             name = f"{name}-{len(reports) + 1}"
-        if options.get("path") is None:
-            options["path"] = tmp_path / name / f"{name}.onnx"
-        report = run_export(spec_or_module, inputs, **options)
+        if path is None:
+            path = tmp_path / name / f"{name}.onnx"
+        report = run_export(spec_or_module, inputs, path=path, **options)
         reports.append((name, report))
         if keep:
             _keep(report, Path(keep) / _folder_name(request.node.nodeid), name)

@@ -104,3 +104,9 @@ class Report:
         judged = self.validation is not None or bool(self.variants)
         valid = self.validation is None or self.validation.passed
         return judged and valid and not frozen and all(v.passed for v in self.variants)
+
+    def _repr_html_(self) -> str:
+        """The HTML report, in a notebook (see :func:`exportkit.report.html.render_html`)."""
+        from exportkit.report.html import render_html
+
+        return render_html(self)

@@ -8,6 +8,7 @@ each test's reports.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -17,8 +18,10 @@ from exportkit.errors import ExportError, ForwardError, RuntimeStageError
 
 if TYPE_CHECKING:
     from torch import nn
+    from typing_extensions import Unpack
 
-    from exportkit.pipeline import Report
+    from exportkit.options import OptionKeywords, Options
+    from exportkit.results import Report
 
 __all__ = ["assert_exports", "failure_message", "model_name", "run_export"]
 
@@ -51,7 +54,12 @@ def failure_message(report: Report) -> str:
         if failing:
             lines.append("failing outputs:")
         for c in failing:
-            cases = [t.label for t in validation.trials for o in t.outputs if o.name == c.name and not o.passed]
+            cases = [
+                t.label
+                for t in validation.trials
+                for o in t.outputs
+                if o.name == c.name and not o.passed
+            ]
             findings = "; ".join(c.findings) or "mismatch"
             lines.append(
                 f"  {c.name}: max abs {c.max_abs:.3g} (atol {c.atol:g}, rtol {c.rtol:g}); "
@@ -73,16 +81,23 @@ def failure_message(report: Report) -> str:
 
 
 def assert_exports(
-    spec_or_module: str | nn.Module, inputs: Any = None, **options: Any
+    spec_or_module: str | nn.Module,
+    inputs: Any = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    options: Options | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> Report:
     """Export, validate and summarize a model; raise AssertionError unless every check passes.
 
     Args:
         spec_or_module: A model spec (``"model.py:Net"``, ``"hf:folder"``) or an ``nn.Module``.
         inputs: As for :func:`exportkit.export`: specs, a dict or tuple of tensors, or None.
-        **options: Any keyword of :func:`exportkit.export` (``dynamic=["batch"]``, ``atol=``,
-            ``exporter=``, ...). ``path`` defaults to a new temporary folder, which is kept so
-            that ``report.output`` can be opened.
+        path: The ``.onnx`` file to write; a new temporary folder (kept, so that
+            ``report.output`` can be opened) when None.
+        options: How to export, validate and report (:class:`exportkit.Options`).
+        **keywords: :class:`exportkit.Options` fields over ``options`` (``dynamic=["batch"]``,
+            ``atol=1e-3``, ``exporter="dynamo"``, ``html="report.html"``, ...).
 
     Returns:
         The report, when the export passes.
@@ -90,25 +105,35 @@ def assert_exports(
     Raises:
         AssertionError: the export is wrong (a mismatch, a frozen dynamic dim), or no exporter
             could export the model, or the model or onnxruntime fails on the inputs.
-        ExportkitError: the test itself is wrong (a bad spec, input or path).
+        ExportkitError: the test itself is wrong (a bad spec, input, option or path).
+        TypeError: a keyword that is not an option.
     """
-    report = run_export(spec_or_module, inputs, **options)
+    report = run_export(spec_or_module, inputs, path=path, options=options, **keywords)
     if not report.passed:
         raise AssertionError(failure_message(report))
     return report
 
 
-def run_export(spec_or_module: str | nn.Module, inputs: Any = None, **options: Any) -> Report:
+def run_export(
+    spec_or_module: str | nn.Module,
+    inputs: Any = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    options: Options | None = None,
+    **keywords: Unpack[OptionKeywords],
+) -> Report:
     """``exportkit.export`` for a test: the file goes to a new temporary folder unless ``path``
     is given, and an export that cannot be made raises AssertionError (see ``assert_exports``).
     The report is returned whatever its verdict."""
     import exportkit
+    from exportkit.options import build_options
 
-    if options.get("path") is None:
+    resolved = build_options(options, **keywords)  # a wrong keyword fails before any work
+    if path is None:
         folder = Path(tempfile.mkdtemp(prefix="exportkit-test-"))
-        options["path"] = folder / f"{model_name(spec_or_module)}.onnx"
+        path = folder / f"{model_name(spec_or_module)}.onnx"
     try:
-        return exportkit.export(spec_or_module, inputs, **options)
+        return exportkit.export(spec_or_module, inputs, Path(path), options=resolved)
     except _EXPORT_FAILURES as exc:
         hint = f"\nhint: {exc.hint}" if exc.hint else ""
         raise AssertionError(f"exportkit: {exc.message}{hint}") from exc

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import exportkit
-from exportkit.pipeline import Report
 from exportkit.report.html import render_html
+from exportkit.results import Report
 from tests.chromium import Chromium, find_chromium
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,11 @@ def test_html_report_opens_and_draws_the_graph(
     metrics = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
     chromium.send("Emulation.setDeviceMetricsOverride", metrics, session=session)
     chromium.send("Page.navigate", {"url": page.as_uri()}, session=session)
-    _wait(chromium, session, "document.readyState === 'complete' && !!document.getElementById('graph')")
+    _wait(
+        chromium,
+        session,
+        "document.readyState === 'complete' && !!document.getElementById('graph')",
+    )
     state = chromium.evaluate(
         session,
         """(() => {
@@ -99,7 +103,9 @@ def test_html_report_opens_and_draws_the_graph(
     assert len(state["marked"]) >= 2  # Drift's Linear and its multiply
     assert "blocks.2.branch" in state["divergence"] and "diverging.py:" in state["divergence"]
     # The README's pictures: the top of the report, and the graph around the finding.
-    _screenshot(chromium, session, DOCS / "html_report.png", {"x": 0, "y": 0, "width": 1280, "height": 1500})
+    _screenshot(
+        chromium, session, DOCS / "html_report.png", {"x": 0, "y": 0, "width": 1280, "height": 1500}
+    )
     top = chromium.evaluate(
         session,
         """(() => { const r = document.querySelector('#graph g.diverging').getBoundingClientRect();

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import exportkit
-from exportkit.pipeline import Report
 from exportkit.report.graph import draw_graph, graph_dot
 from exportkit.report.html import render_html
 from exportkit.report.markdown import render_markdown
+from exportkit.results import Report
 
 ROOT = Path(__file__).parent.parent
 needs_dot = pytest.mark.skipif(
@@ -62,7 +62,7 @@ def test_html_report_of_a_wrong_export_names_the_diverging_module(wrong: Report)
     assert "/model/blocks/blocks.2/branch/Mul" in divergence[:2000]
     # Validation per output and per case, and the error histogram of the output.
     assert "Per output (worst case)" in page and "Per case" in page
-    assert page.count("<tr class=\"bad\">") >= 3  # the output row, the case row, the tree row
+    assert page.count('<tr class="bad">') >= 3  # the output row, the case row, the tree row
     assert 'aria-label="output error histogram"' in page
 
 
@@ -144,3 +144,47 @@ def test_markdown_report_reads_as_a_pull_request_comment(wrong: Report, right: R
     assert "<details><summary>Stages and cases</summary>" in text
     ok = render_markdown(right)
     assert ok.startswith("### exportkit ✅ PASS") and "diverges" not in ok
+
+
+def test_cli_writes_html_and_markdown_and_appends_the_step_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exportkit.cli import main
+
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    spec = f"{MODELS}/diverging.py:BuggyBranch"
+    code = main(
+        ["export", spec, "-o", str(tmp_path / "bb.onnx"), "--exporter", "torchscript",
+         "--simplifier", "none", "--no-sizes",
+         "--html", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md")]
+    )  # fmt: skip
+    assert code == 1  # the export is wrong, and the reports say where
+    page = (tmp_path / "r.html").read_text()
+    assert 'id="verdict">FAIL<' in page and "blocks.2.branch" in page
+    markdown = (tmp_path / "r.md").read_text()
+    assert markdown.startswith("### exportkit ❌ FAIL") and "`blocks.2.branch` (Drift)" in markdown
+    assert summary.read_text() == "earlier step\n" + markdown  # appended, never replaced
+    # Bad input touches no file; a run that stops at a stage still tells the job summary why.
+    assert main(["export", f"{MODELS}/diverging.py:Nope", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert summary.read_text() == "earlier step\n" + markdown
+    hard = [f"{MODELS}/diverging.py:HardBatch", "--input", "x:3x4", "-o", str(tmp_path / "h.onnx")]
+    assert main(["export", *hard]) == 3  # the model raises on its inputs
+    tail = summary.read_text()[len("earlier step\n" + markdown) :]
+    assert tail.startswith("### exportkit ❌ error: `") and "HardBatch.forward raised" in tail
+    assert "> hint: " in tail
+
+
+def test_check_html_has_the_graph_of_the_checked_file(right: Report, tmp_path: Path) -> None:
+    assert right.output is not None
+    spec = f"{ROOT}/examples/simple_net.py:SimpleNet"
+    report = exportkit.check(right.output, spec, html=tmp_path / "check.html", sizes=False)
+    assert report.passed and report.summary is None
+    page = (tmp_path / "check.html").read_text()
+    assert 'id="verdict">PASS<' in page and "Module tree" in page
+
+
+def test_report_renders_itself_in_a_notebook(wrong: Report) -> None:
+    page = wrong._repr_html_()
+    assert page.startswith("<!DOCTYPE html>") and "blocks.2.branch" in page

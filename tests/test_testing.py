@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import io
+import os
 import subprocess
 import sys
-import textwrap
 import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,7 +24,10 @@ FAST = 'exporter="torchscript", simplifier="none", sizes=False'
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -48,7 +50,9 @@ def test_assert_exports_names_the_diverging_module_and_returns_passing_reports(
 
 def test_a_model_that_raises_on_its_inputs_fails_the_assertion() -> None:
     with pytest.raises(AssertionError, match=r"^exportkit: .*\nhint: ") as caught:
-        assert_exports(f"{ROOT}/tests/models/diverging.py:HardBatch", ["x:3x4"], exporter="torchscript")
+        assert_exports(
+            f"{ROOT}/tests/models/diverging.py:HardBatch", ["x:3x4"], exporter="torchscript"
+        )
     assert caught.value.__cause__ is not None  # the ExportkitError behind it
 
 
@@ -129,3 +133,16 @@ def test_pytest_plugin_fixture_report_folder_and_failure_sections(
     failure = junit.find(".//testcase[@name='test_wrong']/failure")
     assert failure is not None
     assert "diverges at blocks.2.branch (Drift" in failure.get("message", "")
+
+
+def test_assert_exports_takes_the_options_of_export(tmp_path: Path) -> None:
+    from exportkit import Options
+
+    with pytest.raises(TypeError, match="unknown option 'atoll'"):
+        assert_exports(WRONG, atoll=1.0)  # type: ignore[call-arg]
+    # A tolerance wide enough for the 5% drift: the same model passes, and the report is written.
+    base = Options(exporter="torchscript", simplifier="none", sizes=False)
+    report = assert_exports(WRONG, options=base, atol=0.5, html=tmp_path / "r.html")
+    assert report.passed and report.export is not None
+    assert report.export.exporter == "torchscript"
+    assert 'id="verdict">PASS<' in (tmp_path / "r.html").read_text()

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 import exportkit
-from exportkit.pipeline import Report
+from exportkit.results import Report
 from exportkit.viewer import annotate, report_findings, serve
 from exportkit.viewer.focus import DIVERGES, IN_DIVERGING_MODULE, focus_script, with_inline_script
 from tests.test_viewer import conv_model
@@ -91,5 +91,8 @@ def test_the_script_is_allowed_by_the_page_policy_and_nothing_else() -> None:
     )
     out = with_inline_script(page, "let a = 1;")
     # sha256 of "let a = 1;", base64: the only inline script the page will run.
-    assert "script-src 'self' 'sha256-xY6QKfH9PRsQnLz56nj6MBwiK5oHg+im1Jkpdp1x/Ck='; frame-src 'none'" in out
+    assert (
+        "script-src 'self' 'sha256-xY6QKfH9PRsQnLz56nj6MBwiK5oHg+im1Jkpdp1x/Ck='; frame-src 'none'"
+        in out
+    )
     assert out.endswith("<script>let a = 1;</script>\n</body>")

@@ -184,6 +184,18 @@ def _add_check_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write a JUnit XML result for CI. Example: --junit junit.xml",
     )
+    g.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the report as one self-contained HTML page (graph drawn by Graphviz's dot "
+        "when installed). Example: --html report.html",
+    )
+    g.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="write a Markdown summary for a pull request (also appended to $GITHUB_STEP_SUMMARY "
+        "when set). Example: --markdown summary.md",
+    )
 
 
 def _parse_check_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,6 +207,8 @@ def _parse_check_options(args: argparse.Namespace) -> dict[str, Any]:
         "strict": args.strict,
         "json": None if args.json is None else Path(args.json),
         "junit": None if args.junit is None else Path(args.junit),
+        "html": None if args.html is None else Path(args.html),
+        "markdown": None if args.markdown is None else Path(args.markdown),
     }
 
 

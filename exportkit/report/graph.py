@@ -101,7 +101,9 @@ def graph_dot(
         key = f"in:{value.name}"
         producer[value.name] = key
         label = f"{value.name}\n{_shape(value)}"
-        lines.append(f"  {_quote(key)} {_attrs(label=label, shape='ellipse', fillcolor='#f0f0f0')};")
+        lines.append(
+            f"  {_quote(key)} {_attrs(label=label, shape='ellipse', fillcolor='#f0f0f0')};"
+        )
     for i, node in enumerate(summary.nodes):
         for out in node.outputs:
             producer[out.name] = f"n{i}"
@@ -172,11 +174,15 @@ def graph_dot(
     for i, node in enumerate(summary.nodes):
         for name in dict.fromkeys(node.inputs):
             if name in producer:
-                lines.append(f"  {_quote(producer[name])} -> n{i} {_attrs(label=shapes.get(name, ''))};")
+                lines.append(
+                    f"  {_quote(producer[name])} -> n{i} {_attrs(label=shapes.get(name, ''))};"
+                )
     for value in summary.outputs:
         key = f"out:{value.name}"
         label = f"{value.name}\n{_shape(value)}"
-        lines.append(f"  {_quote(key)} {_attrs(label=label, shape='ellipse', fillcolor='#f0f0f0')};")
+        lines.append(
+            f"  {_quote(key)} {_attrs(label=label, shape='ellipse', fillcolor='#f0f0f0')};"
+        )
         if value.name in producer:
             lines.append(f"  {_quote(producer[value.name])} -> {_quote(key)};")
     lines.append("}")

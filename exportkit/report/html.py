@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from exportkit.report.charts import bar, error_histogram_svg
 from exportkit.report.graph import GraphPicture, draw_graph
-from exportkit.report.text import format_bytes, format_count, format_shape
+from exportkit.report.text import format_bytes, format_count
 
 if TYPE_CHECKING:
-    from exportkit.pipeline import Report
+    from exportkit.results import Report
     from exportkit.summary.results import GraphSummary
     from exportkit.validate import Divergence, ValidationResult
 
@@ -56,7 +56,9 @@ def diverging_node(divergence: Divergence | None) -> str | None:
     return divergence.onnx_node if divergence is not None and divergence.onnx_node else None
 
 
-def _table(head: Sequence[str], rows: Iterable[tuple[Sequence[str], bool]], numeric: set[int]) -> str:
+def _table(
+    head: Sequence[str], rows: Iterable[tuple[Sequence[str], bool]], numeric: set[int]
+) -> str:
     """Cells are HTML already; a row flagged True is drawn as a failure."""
     out = ["<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
     for cells, bad in rows:
@@ -94,7 +96,9 @@ def _header(report: Report) -> str:
     if report.simplify is not None:
         s = report.simplify
         kept = "kept" if s.kept else f"not kept: {s.reason}"
-        facts.append(("simplify", e(f"{s.simplifier}: {s.nodes_before} -> {s.nodes_after} nodes, {kept}")))
+        facts.append(
+            ("simplify", e(f"{s.simplifier}: {s.nodes_before} -> {s.nodes_after} nodes, {kept}"))
+        )
     facts.append(("files", e(", ".join(str(f) for f in report.files))))
     facts += [("note", e(n)) for n in report.input_notes]
     rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in facts)
@@ -121,7 +125,9 @@ def _stages(report: Report) -> str:
 def _validation(result: ValidationResult, title: str) -> str:
     parts = [f"<h2>{e(title)}</h2>"]
     cases = ", ".join(t.label for t in result.trials)
-    parts.append(f'<p class="note">onnxruntime vs eager PyTorch, {len(result.trials)} cases: {e(cases)}</p>')
+    parts.append(
+        f'<p class="note">onnxruntime vs eager PyTorch, {len(result.trials)} cases: {e(cases)}</p>'
+    )
     head = ["output", "dtype", "max abs", "max rel", "mean abs", "out of tol", "atol", "rtol",
             "passes at atol", "verdict"]  # fmt: skip
     rows = []
@@ -136,18 +142,33 @@ def _validation(result: ValidationResult, title: str) -> str:
     parts.append(_table(head, rows, {2, 3, 4, 5, 6, 7, 8}))
     case_rows = []
     for t in result.trials:
-        shapes = ", ".join(f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in t.input_shapes.items())
+        shapes = ", ".join(
+            f"{n} {'x'.join(map(str, s)) or 'scalar'}" for n, s in t.input_shapes.items()
+        )
         if t.error:
             why = "PyTorch fails here" if t.pytorch_failed else "onnxruntime fails here"
-            case_rows.append(([e(t.label), e(shapes), "", "", "", e(f"{why}: {t.error}")], not t.pytorch_failed))
+            case_rows.append(
+                ([e(t.label), e(shapes), "", "", "", e(f"{why}: {t.error}")], not t.pytorch_failed)
+            )
         for c in t.outputs:
             what = "; ".join(c.findings) or ("ok" if c.passed else "mismatch")
             case_rows.append(
-                ([e(t.label), e(shapes), f"<code>{e(c.name)}</code>", f"{c.max_abs:.2e}",
-                  f"{c.frac_out:.2%}", e(what)], not c.passed)  # fmt: skip
+                (
+                    [
+                        e(t.label),
+                        e(shapes),
+                        f"<code>{e(c.name)}</code>",
+                        f"{c.max_abs:.2e}",
+                        f"{c.frac_out:.2%}",
+                        e(what),
+                    ],
+                    not c.passed,
+                )
             )
     parts.append("<h3>Per case</h3>")
-    parts.append(_table(["case", "inputs", "output", "max abs", "out of tol", "finding"], case_rows, {3, 4}))
+    parts.append(
+        _table(["case", "inputs", "output", "max abs", "out of tol", "finding"], case_rows, {3, 4})
+    )
     parts.append(_histograms(result))
     return "".join(parts)
 
@@ -179,7 +200,10 @@ def _parity(report: Report) -> str:
     p = report.parity
     if p is None:
         return ""
-    drift = {"none": "no drift", "model": "PyTorch itself fails at some sizes (not an export drift)"}
+    drift = {
+        "none": "no drift",
+        "model": "PyTorch itself fails at some sizes (not an export drift)",
+    }
     rows = [
         (["PyTorch vs export", _word(p.exported)], not p.exported),
         (["PyTorch vs simplified", _word(p.simplified)], p.simplified is False),
@@ -233,9 +257,18 @@ def _modules(summary: GraphSummary, diverging: str | None) -> str:
         cls = (m.class_name or "").rsplit(".", 1)[-1]
         macs = f"{format_count(m.macs)}{'+?' if m.unknown_macs else ''}"
         rows.append(
-            ([f"{indent}<code>{e(name)}</code>", e(cls), f"{m.node_count:,}",
-              format_count(m.params), bar(m.params, root.params),
-              macs, bar(m.macs, root.macs, colour="#f58518")], hit)  # fmt: skip
+            (
+                [
+                    f"{indent}<code>{e(name)}</code>",
+                    e(cls),
+                    f"{m.node_count:,}",
+                    format_count(m.params),
+                    bar(m.params, root.params),
+                    macs,
+                    bar(m.macs, root.macs, colour="#f58518"),
+                ],
+                hit,
+            )
         )
     totals = (
         f'<p class="note">{summary.node_count:,} nodes, {format_count(summary.params)} params '
@@ -253,7 +286,7 @@ def _graph(picture: GraphPicture | None) -> str:
         return f'<h2>Graph</h2><p class="note" id="graph-missing">Graph not drawn: {e(picture.missing or "")}</p>'
     return (
         f'<h2>Graph</h2><p class="note">drawn by {e(picture.renderer)} in {picture.seconds:.2f} s; '
-        f'the diverging module is boxed in red, its nodes orange, the diverging node red</p>'
+        f"the diverging module is boxed in red, its nodes orange, the diverging node red</p>"
         f'<div class="graph" id="graph">{picture.svg}</div>'
     )
 

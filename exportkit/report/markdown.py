@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from exportkit.pipeline import Report
+    from exportkit.errors import ExportkitError
+    from exportkit.results import Report
     from exportkit.validate import Divergence, ValidationResult
 
-__all__ = ["render_markdown"]
+__all__ = ["render_markdown", "render_markdown_error"]
 
 
 def _cell(text: str) -> str:
@@ -119,3 +120,11 @@ def render_markdown(report: Report) -> str:
         details += ["", *_cases(report.validation)]
     lines += ["<details><summary>Stages and cases</summary>", "", *details, "", "</details>", ""]
     return "\n".join(lines)
+
+
+def render_markdown_error(model: str, error: ExportkitError) -> str:
+    """A run that stopped at a stage: the error and its hint, as a step-summary entry."""
+    lines = [f"### exportkit ❌ error: {_code(model)}", "", f"> {error.message}"]
+    if error.hint:
+        lines += [">", f"> hint: {error.hint}"]
+    return "\n".join([*lines, ""]) + "\n"

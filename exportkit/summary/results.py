@@ -161,7 +161,9 @@ class GraphSummary:
     def nodes_under(self, path: str) -> tuple[NodeInfo, ...]:
         """The nodes of the module ``path`` and of every module inside it."""
         prefix = path + "."
-        return tuple(n for n in self.nodes if not path or n.module == path or n.module.startswith(prefix))
+        return tuple(
+            n for n in self.nodes if not path or n.module == path or n.module.startswith(prefix)
+        )
 
     def _repr_html_(self) -> str:
         from exportkit.report.summary import render_html
