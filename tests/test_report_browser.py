@@ -1,5 +1,6 @@
 """In a real browser (Debian's chromium): the HTML report draws its graph with the diverging
-module marked, and Netron's page opens on the diverging node. Screenshots go to docs/."""
+module marked, and Netron's page opens on the diverging node. Screenshots go to tests/artifacts/
+(docs/ holds copies for the README)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.chromium import Chromium, find_chromium
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parent.parent
-DOCS = ROOT / "docs"
+ARTIFACTS = Path(__file__).parent / "artifacts"
 SPEC = f"{ROOT}/tests/models/diverging.py:BuggyBranch"
 
 
@@ -52,6 +53,7 @@ def _wait(browser: Chromium, session: str, expression: str, timeout: float = 30.
 
 
 def _screenshot(browser: Chromium, session: str, path: Path, clip: dict[str, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     shot = browser.send(
         "Page.captureScreenshot",
         {"format": "png", "clip": {**clip, "scale": 1}, "captureBeyondViewport": True},
@@ -104,7 +106,10 @@ def test_html_report_opens_and_draws_the_graph(
     assert "blocks.2.branch" in state["divergence"] and "diverging.py:" in state["divergence"]
     # The README's pictures: the top of the report, and the graph around the finding.
     _screenshot(
-        chromium, session, DOCS / "html_report.png", {"x": 0, "y": 0, "width": 1280, "height": 1500}
+        chromium,
+        session,
+        ARTIFACTS / "html_report.png",
+        {"x": 0, "y": 0, "width": 1280, "height": 1500},
     )
     top = chromium.evaluate(
         session,
@@ -112,7 +117,7 @@ def test_html_report_opens_and_draws_the_graph(
                     return r.top + window.scrollY; })()""",
     )
     _screenshot(
-        chromium, session, DOCS / "html_report_graph.png",
+        chromium, session, ARTIFACTS / "html_report_graph.png",
         {"x": 0, "y": max(0.0, top - 450), "width": 1280, "height": 800},
     )  # fmt: skip
 
@@ -145,7 +150,7 @@ def test_netron_opens_on_the_diverging_node(chromium: Chromium, wrong: Report) -
             }})()""",
         )
         time.sleep(0.3)  # the sidebar's slide-in, for the picture
-        chromium.screenshot(session, DOCS / "netron_diverging.png")
+        chromium.screenshot(session, ARTIFACTS / "netron_diverging.png")
     assert sidebar["name"] == diverging.onnx_node
     assert "max abs diff" in sidebar["exportkit.diverges"]
     assert state["selected"] and state["inView"], state
