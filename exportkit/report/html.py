@@ -136,7 +136,9 @@ def _validation(result: ValidationResult, title: str) -> str:
         cells = [f"<code>{e(name)}</code>", e(c.dtype), f"{c.max_abs:.2e}",
                  "" if exact else f"{c.max_rel:.2e}", f"{c.mean_abs:.2e}", f"{c.frac_out:.2%}",
                  "exact" if exact else f"{c.atol:g}", "" if exact else f"{c.rtol:g}",
-                 "" if exact else f"{c.atol_needed:.1e}", _word(c.passed)]  # fmt: skip
+                 "" if exact else f"{c.atol_needed:.1e}",
+                 '<span class="note">unproven</span>' if c.passed and name in result.unproven
+                 else _word(c.passed)]  # fmt: skip
         rows.append((cells, not c.passed))
     parts.append("<h3>Per output (worst case)</h3>")
     parts.append(_table(head, rows, {2, 3, 4, 5, 6, 7, 8}))

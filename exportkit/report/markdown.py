@@ -34,6 +34,8 @@ def _outputs(result: ValidationResult) -> list[str]:
     for name, c in result.worst().items():
         exact = c.atol == 0 and c.rtol == 0
         verdict = "✅ ok" if c.passed else "❌ **FAIL**"
+        if c.passed and name in result.unproven:
+            verdict = "⚠️ unproven (cannot fail at this tolerance)"
         lines.append(
             f"| {_cell(_code(name))} | {c.dtype} | {c.max_abs:.2e} | {c.frac_out:.2%} | "
             f"{'exact' if exact else f'{c.atol:g}'} | {'' if exact else f'{c.rtol:g}'} | {verdict} |"
