@@ -17,7 +17,7 @@ from exportkit.inputs import DynamicSpec, make_inputs
 from exportkit.perf import resolve_providers
 from exportkit.validate import make_cases
 from exportkit.variants import VariantResult, make_variants
-from tests.models.variant_models import Overflow, SmallCNN
+from tests.models.variant_models import LosesPrecision, Overflow, SmallCNN
 
 
 def _export(model: torch.nn.Module, tmp: Path) -> tuple[Path, list, torch.nn.Module]:
@@ -121,3 +121,48 @@ def test_latency_and_size_for_every_row(cnn: tuple) -> None:
         assert row.latency_ms is not None and 0 < row.latency_ms.p50 <= row.latency_ms.p90
         assert row.latency_ms.runs >= 10
         assert row.eager_latency_ms is not None and row.speedup is not None
+
+
+def test_profile_and_view_target_through_the_public_api(tmp_path: Path) -> None:
+    import exportkit
+    from exportkit.report.summary import render_summary
+    from exportkit.report.variants import summary_times
+    from exportkit.viewer.findings import view_target
+
+    torch.manual_seed(0)
+    report = exportkit.export(
+        SmallCNN(), None, tmp_path / "m.onnx", variants=("fp16",), profile=True,
+        latency_budget=0.05, sizes=False,
+    )  # fmt: skip
+    assert report.passed
+    flt = _row(report.variants, "float")
+    times = {t.module: t for t in flt.module_times}
+    assert times[""].share == 1.0 and times[""].time_ms > 0
+    assert 0 < times["classifier"].time_ms < times[""].time_ms
+    assert times["classifier"].eager_ms is not None and times["classifier"].eager_ms > 0
+    table = render_summary(report.summary, fmt="table", times=summary_times(report.variants))
+    header = next(line for line in table.splitlines() if line.startswith("Module / node"))
+    assert header.split()[-3:] == ["Time", "(ORT)", "Eager"]
+    assert any(
+        line.lstrip().startswith("classifier") and "ms" in line for line in table.splitlines()
+    )
+    # view --variant fp16 serves the fp16 file, with the variant's own findings.
+    target = view_target(report)
+    assert target is not None
+    path, props, _ = target
+    assert path == tmp_path / "m.fp16.onnx"
+    assert props["exportkit.verdict"] == "pass" and props["exportkit.variant"].startswith("fp16")
+
+
+def test_fp16_precision_loss_fails_and_names_the_module(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path, cases, model = _export(LosesPrecision(), tmp_path)
+    rows = make_variants(path, cases, ["fp16"], model=model, latency=False)
+    fp16 = _row(rows, "fp16")
+    assert not fp16.passed and not fp16.blocked
+    assert "precision" in fp16.notes[0]
+    # The first module past float16 tolerance while its inputs were within it: in cancel.
+    assert fp16.divergence is not None
+    assert fp16.divergence.location.module.startswith("cancel")
+    x = torch.randn(4, 8)
+    assert np.abs(_ours(fp16.path, x) - model(x).detach().numpy()).max() > 1e-2  # type: ignore[arg-type]

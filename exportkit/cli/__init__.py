@@ -73,8 +73,10 @@ def _finish(report: Report) -> int:
     summary_text = None
     if report.summary is not None:
         from exportkit.report.summary import render_summary
+        from exportkit.report.variants import summary_times
 
-        summary_text = render_summary(report.summary, fmt="table")
+        times = summary_times(report.variants)  # --profile: a time column per module
+        summary_text = render_summary(report.summary, fmt="table", times=times)
     sys.stdout.write(render_text(report, summary=summary_text))
     if report.passed:
         return EXIT_OK

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,8 +56,10 @@ _HEADERS = {
     "params": "Params",
     "macs": "MACs",
     "nodes": "Nodes",
+    "time": "Time (ORT)",  # --profile only (exportkit.report.variants.time_columns)
+    "eager": "Eager",
 }
-_NUMERIC = frozenset(("params", "macs", "nodes"))
+_NUMERIC = frozenset(("params", "macs", "nodes", "time", "eager"))
 _MAX_OUTPUTS = 3
 
 
@@ -274,8 +276,10 @@ def render_table(
     columns: Sequence[str] | None = None,
     color: bool = False,
     width: int = 120,
+    times: Mapping[str, tuple[float, float | None]] | None = None,
 ) -> str:
-    """The terminal view: facts, the module/node tree, totals and warnings.
+    """The terminal view: facts, the module/node tree, totals and warnings; with ``times``
+    (module path -> onnxruntime ms, eager ms), a time column (ms and share) and eager's.
 
     With ``color`` the table is drawn by rich (ANSI escapes, ``width`` columns); without, it is
     plain aligned text, stable enough for golden files and pipes.
@@ -283,6 +287,12 @@ def render_table(
     cols = _check_columns(columns)
     rows = summary_rows(summary, depth)
     body = [_cells(r, cols, indent=True) for r in rows]
+    if times:
+        from exportkit.report.variants import time_columns
+
+        cols, body = time_columns(
+            cols, body, [r.path if r.kind == "module" else None for r in rows], times
+        )
     if color:
         return _rich_table(summary, cols, body, rows, width)
     lines = [f"{label + ':':<13}{value}" for label, value in _facts(summary)]
@@ -445,10 +455,13 @@ def render_summary(
     columns: Sequence[str] | None = None,
     color: bool = False,
     width: int = 120,
+    times: Mapping[str, tuple[float, float | None]] | None = None,
 ) -> str:
     """Render in one of ``FORMATS``; the CLI's single entry point."""
     if fmt == "table":
-        return render_table(summary, depth=depth, columns=columns, color=color, width=width)
+        return render_table(
+            summary, depth=depth, columns=columns, color=color, width=width, times=times
+        )
     if fmt == "json":
         return render_json(summary)
     if fmt == "markdown":

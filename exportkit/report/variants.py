@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
     from exportkit.variants import OutputMetrics, VariantResult
 
-__all__ = ["render_variants", "variant_junit_cases", "variants_reason", "worst_text"]
+__all__ = [
+    "render_variants",
+    "summary_times",
+    "time_columns",
+    "variant_junit_cases",
+    "variants_reason",
+    "worst_text",
+]
 
 
 def _size(n: int) -> str:
@@ -170,3 +177,33 @@ def variant_junit_cases(model: str, rows: Sequence[VariantResult]) -> tuple[list
             f"{head}><failure message={msg}>{escape(chr(10).join(body))}</failure></testcase>"
         )
     return cases, failures
+
+
+def summary_times(rows: Sequence[VariantResult]) -> dict[str, tuple[float, float | None]]:
+    """``--profile`` on the float file (CPU): module path -> (onnxruntime ms, eager ms)."""
+    row = next((r for r in rows if r.name == "float" and r.module_times), None)
+    if row is None:
+        return {}
+    return {t.module: (t.time_ms, t.eager_ms) for t in row.module_times}
+
+
+def time_columns(
+    cols: Sequence[str],
+    body: list[list[str]],
+    paths: Sequence[str | None],
+    times: Mapping[str, tuple[float, float | None]],
+) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The summary table with a time column (ms and share of the model) and eager's beside it;
+    ``paths`` holds each row's module path (None for node rows, left blank)."""
+    total = times.get("", (0.0, None))[0] or 1.0
+    out = []
+    for cells, path in zip(body, paths):
+        found = times.get(path) if path is not None else None
+        if found is None:
+            out.append([*cells, "", ""])
+            continue
+        ms, eager = found
+        out.append(
+            [*cells, f"{_ms(ms)} {ms / total:4.0%}", _ms(eager) if eager is not None else ""]
+        )
+    return (*cols, "time", "eager"), out

@@ -151,8 +151,10 @@ def make_fp16(float_path: Path, cases: Sequence[Case], tolerances: Tolerances) -
     method = "float16, float32 inputs/outputs"
     convert_fp16(float_path, target)
     trials = run_trials(target, cases, tolerances=tolerances)
-    hot = overflowing_nodes(float_path, cases)
-    if trials and all(t.passed for t in trials):
+    passed = bool(trials) and all(t.passed for t in trials)
+    # When it passes, the scan is only a warning for GPU providers: the export inputs suffice.
+    hot = overflowing_nodes(float_path, cases[:1] if passed else cases)
+    if passed:
         notes: tuple[str, ...] = ()
         if hot:  # CPU runs many float16 nodes in float32 (no float16 kernel): GPUs do not
             modules = ", ".join(dict.fromkeys(n.module or "(model)" for n in hot))

@@ -49,3 +49,34 @@ class SmallCNN(nn.Module):
 
     def example_inputs(self) -> tuple[torch.Tensor]:
         return (torch.randn(2, 3, 32, 32),)
+
+
+class Cancel(nn.Module):
+    """``a(x) - b(x)`` with weights ~100 that differ by ~0.01: float16 keeps ~0.06 of them, so
+    the difference is lost in the conversion (precision, no overflow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 8, bias=False)
+        self.b = nn.Linear(8, 8, bias=False)
+        with torch.no_grad():
+            self.a.weight.fill_(100.0)
+            self.b.weight.copy_(100.0 + 0.01 * torch.randn(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) - self.b(x)
+
+
+class LosesPrecision(nn.Module):
+    """A stem that float16 handles, then ``Cancel``: the fp16 variant fails in ``cancel``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(8, 8)
+        self.cancel = Cancel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cancel(torch.tanh(self.stem(x)))
+
+    def example_inputs(self) -> tuple[torch.Tensor]:
+        return (torch.randn(2, 8),)
