@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -158,9 +159,14 @@ def test_cli_writes_html_and_markdown_and_appends_the_step_summary(
     code = main(
         ["export", spec, "-o", str(tmp_path / "bb.onnx"), "--exporter", "torchscript",
          "--simplifier", "none", "--no-sizes",
-         "--html", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md")]
+         "--html", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md"),
+         "--junit", str(tmp_path / "junit.xml")]
     )  # fmt: skip
     assert code == 1  # the export is wrong, and the reports say where
+    failures = ET.parse(tmp_path / "junit.xml").getroot().findall(".//failure")
+    assert failures and all(
+        "diverges  at blocks.2.branch (Drift, " in (f.text or "") for f in failures
+    )
     page = (tmp_path / "r.html").read_text()
     assert 'id="verdict">FAIL<' in page and "blocks.2.branch" in page
     markdown = (tmp_path / "r.md").read_text()
@@ -188,3 +194,15 @@ def test_check_html_has_the_graph_of_the_checked_file(right: Report, tmp_path: P
 def test_report_renders_itself_in_a_notebook(wrong: Report) -> None:
     page = wrong._repr_html_()
     assert page.startswith("<!DOCTYPE html>") and "blocks.2.branch" in page
+
+
+def test_html_and_markdown_show_the_variants_matrix(tmp_path: Path) -> None:
+    spec = f"{ROOT}/examples/simple_net.py:SimpleNet"
+    report = exportkit.export(
+        spec, path=tmp_path / "s.onnx", variants=("fp16",), latency_budget=0.0, **FAST
+    )  # type: ignore[arg-type]
+    assert [v.name for v in report.variants] == ["float", "fp16"]
+    page = render_html(report)
+    matrix = page[page.index('<pre id="variants">') :]
+    assert "fp16" in matrix[: matrix.index("</pre>")]
+    assert "```\nvariants" in render_markdown(report)

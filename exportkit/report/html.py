@@ -314,6 +314,11 @@ def render_html(
     body: list[Any] = [_header(report), _stages(report)]
     if report.validation is not None:
         body.append(_validation(report.validation, "Validation"))
+    if report.variants:  # --variant: the deployment matrix, as the text report draws it
+        from exportkit.report.variants import render_variants
+
+        matrix = "\n".join(render_variants(report.variants))
+        body.append(f'<h2>Variants</h2><pre id="variants">{e(matrix)}</pre>')
     body.append(_parity(report))
     body.append(_divergences(report))
     if summary is not None:

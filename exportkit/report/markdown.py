@@ -97,6 +97,10 @@ def render_markdown(report: Report) -> str:
             )
     if report.validation is not None:
         lines += [*_outputs(report.validation), ""]
+    if report.variants:
+        from exportkit.report.variants import render_variants
+
+        lines += ["```", *render_variants(report.variants), "```", ""]
     shown: list[Divergence] = []
     for which, result in (
         ("export", report.validation_raw or report.validation),
