@@ -84,7 +84,7 @@ def _restore_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) ->
     """Put the exporter's module hierarchy, which the simplifiers drop, back onto ``simplified``,
     and drop the simplifier's own option dump (``onnxsim.*``), which buries the model
     properties Netron shows; the report says which simplifier ran."""
-    from exportkit.summary.hierarchy import carry_metadata
+    from exportkit.hierarchy import carry_metadata
 
     carry_metadata(original, simplified)
     drop_props(simplified.metadata_props, lambda key: key.startswith("onnxsim."))

@@ -7,13 +7,8 @@ layers when none are given.
 from __future__ import annotations
 
 from exportkit.inputs.examples import ExampleInputs
-from exportkit.inputs.make import (
-    SuggestedInputs,
-    forward_parameters,
-    make_inputs,
-    required_parameters,
-    run_model,
-)
+from exportkit.inputs.forward import forward_parameters, required_parameters
+from exportkit.inputs.make import SuggestedInputs, make_inputs, run_model
 from exportkit.inputs.spec import DTYPES, DynamicSpec, InputSpec, TensorSpec
 
 __all__ = [

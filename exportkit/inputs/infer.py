@@ -23,12 +23,14 @@ import itertools
 import logging
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from exportkit.errors import InputSpecError, first_line
+from exportkit.errors import InputSpecError
 from exportkit.inputs.examples import draw, fit_fixed
-from exportkit.inputs.layers import BATCH, SEQ, accepts, fits, has_rule, kind_of
+from exportkit.inputs.forward import error_line, forward_parameters, signature_text
+from exportkit.inputs.layers import BATCH, SEQ, accepts, fits, has_rule
+from exportkit.inputs.probe import Probe, probe
 from exportkit.inputs.spec import TensorSpec
 
 if TYPE_CHECKING:
@@ -42,45 +44,7 @@ logger = logging.getLogger(__name__)
 MAX_RUNS = 24
 
 
-@dataclass
-class _Consumer:
-    """The first known layer that received (something derived from) an argument."""
-
-    path: str
-    kind: str
-    slot: int | str
-    received: tuple[int, ...]
-    direct: bool
-    candidates: list[TensorSpec]
-    module: Any = None
-
-
-@dataclass
-class _FirstOp:
-    """The first torch operation that used an argument which reached no layer."""
-
-    op: str
-    spec: TensorSpec | None
-
-
-@dataclass
-class _Probe:
-    """What one run found: consumers and first uses per argument, and the error if it failed."""
-
-    consumers: dict[str, _Consumer] = field(default_factory=dict)
-    # The layer that would have received an argument in a shape it cannot take (the run stops there).
-    rejected: dict[str, _Consumer] = field(default_factory=dict)
-    first_ops: dict[str, _FirstOp] = field(default_factory=dict)
-    error: str | None = None
-
-
-class _Rejected(Exception):
-    """A known layer was about to receive an argument in a shape it cannot take."""
-
-
 def _targets(module: nn.Module, known: Mapping[str, TensorSpec]) -> list[str]:
-    from exportkit.inputs.make import forward_parameters
-
     params = forward_parameters(module)
     required = [
         p.name
@@ -104,199 +68,6 @@ def _walk_guesses(module: nn.Module, count: int) -> list[list[TensorSpec]]:
         if name and has_rule(sub) and (specs := accepts(sub, 0)):
             found.append(specs)
     return found
-
-
-def error_line(exc: BaseException) -> str:
-    """``Type: first line``; TorchScript's interpreter puts the real error on its last line."""
-    line = first_line(exc, typed=True)
-    if "TorchScript interpreter" not in line:
-        return line
-    last = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][-1]
-    name = type(exc).__name__
-    return last if last.startswith(name) else f"{name}: {last}"
-
-
-def _slot_name(module: nn.Module, index: int) -> int | str:
-    """Argument position -> parameter name where forward has a signature (TorchScript has none)."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(module.forward).parameters)
-    except (TypeError, ValueError):
-        return index
-    return params[index] if index < len(params) else index
-
-
-def _probe(
-    module: nn.Module, tensors: Mapping[str, torch.Tensor], targets: Sequence[str]
-) -> _Probe:
-    """Run forward once with argument tags; record each target's first consumer and first use."""
-    import torch
-    from torch.overrides import TorchFunctionMode
-    from torch.utils._pytree import tree_leaves
-
-    found = _Probe()
-    tags: dict[int, frozenset[str]] = {
-        id(t): frozenset([n]) for n, t in tensors.items() if n in targets
-    }
-    originals = {id(t): n for n, t in tensors.items()}
-    keep: list[Any] = list(tensors.values())  # keeps ids unique while the probe runs
-
-    def sources(values: Any) -> set[str]:
-        out: set[str] = set()
-        for leaf in tree_leaves(values):
-            if isinstance(leaf, torch.Tensor):
-                out |= tags.get(id(leaf), frozenset())
-        return out
-
-    class Tagger(TorchFunctionMode):
-        def __torch_function__(
-            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
-        ) -> Any:
-            kwargs = kwargs or {}
-            srcs = sources((args, kwargs))
-            if srcs:
-                _note_first_ops(found, func, args, kwargs, tags, originals)
-            out = func(*args, **kwargs)
-            if srcs:
-                for leaf in tree_leaves(out):
-                    if isinstance(leaf, torch.Tensor):
-                        tags[id(leaf)] = frozenset(srcs)
-                        keep.append(leaf)
-            return out
-
-    def pre_hook(path: str) -> Any:
-        def hook(sub: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            slots: list[tuple[int | str, Any]] = [
-                (_slot_name(sub, i), a) for i, a in enumerate(args)
-            ]
-            slots += list(kwargs.items())
-            for slot, value in slots:
-                if not isinstance(value, torch.Tensor):
-                    continue
-                for name in tags.get(id(value), frozenset()):
-                    candidates = accepts(sub, slot)
-                    if not candidates:
-                        continue
-                    seen = _Consumer(
-                        path,
-                        kind_of(sub) or type(sub).__name__,
-                        slot,
-                        tuple(value.shape),
-                        originals.get(id(value)) == name,
-                        candidates,
-                        sub,
-                    )
-                    found.consumers.setdefault(name, seen)
-                    dtype = str(value.dtype).removeprefix("torch.")
-                    if not fits(sub, candidates, seen.received, dtype):
-                        found.rejected[name] = seen
-                        shape = "x".join(map(str, seen.received)) or "scalar"
-                        raise _Rejected(
-                            f"{path} ({seen.kind}) would get {name} as {shape} {dtype}; "
-                            f"it takes e.g. {candidates[0].describe(str(seen.slot))}"
-                        )
-
-        return hook
-
-    handles = [
-        sub.register_forward_pre_hook(pre_hook(path), with_kwargs=True)
-        for path, sub in module.named_modules()
-        if path and has_rule(sub) and not isinstance(sub, torch.jit.ScriptModule)
-    ]
-    try:
-        with torch.no_grad(), Tagger():
-            module(**tensors)
-    except _Rejected as exc:
-        found.error = str(exc)
-    except Exception as exc:
-        found.error = error_line(exc)
-    finally:
-        for h in handles:
-            h.remove()
-    return found
-
-
-_MASK_OPS = {
-    "masked_fill": 1,
-    "masked_fill_": 1,
-    "where": 0,
-    "masked_select": 1,
-    "masked_scatter": 1,
-}
-_ARITH = {
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "__add__",
-    "__sub__",
-    "__mul__",
-    "__truediv__",
-    "__radd__",
-    "__rmul__",
-    "__rsub__",
-    "__rtruediv__",
-    "add_",
-    "mul_",
-    "matmul",
-    "__matmul__",
-}
-
-
-def _note_first_ops(
-    found: _Probe,
-    func: Any,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-    tags: Mapping[int, frozenset[str]],
-    originals: Mapping[int, str],
-) -> None:
-    """Remember how an argument is first used, for arguments that may reach no layer.
-
-    Only a use of the argument itself (not of something computed from it) gives a shape: a mask
-    takes the masked tensor's shape, an arithmetic operand the other operand's.
-    """
-    import torch
-
-    op = getattr(func, "__name__", str(func))
-    values = list(args) + list(kwargs.values())
-    for i, value in enumerate(values):
-        if not isinstance(value, torch.Tensor):
-            continue
-        for name in tags.get(id(value), frozenset()):
-            if name in found.first_ops:
-                continue
-            others = [
-                v
-                for j, v in enumerate(values)
-                if j != i
-                and isinstance(v, torch.Tensor)
-                and name not in tags.get(id(v), frozenset())
-            ]
-            spec = None
-            if originals.get(id(value)) != name:
-                pass
-            elif op in _MASK_OPS and i == _MASK_OPS[op] and others:
-                spec = TensorSpec(tuple(others[0].shape), "bool")
-            elif op in _ARITH and others and others[0].dim() >= value.dim():
-                other = others[0]
-                if op in ("matmul", "__matmul__"):
-                    # A @ B: an unknown A ends in B's rows; an unknown B starts with A's columns.
-                    shape = (
-                        (*other.shape[:-2], SEQ, other.shape[-2])
-                        if i == 0
-                        else (*other.shape[:-2], other.shape[-1], SEQ)
-                    )
-                else:
-                    shape = tuple(other.shape)
-                dt = (
-                    str(other.dtype).removeprefix("torch.")
-                    if other.dtype.is_floating_point
-                    else "float32"
-                )
-                spec = TensorSpec(tuple(shape), dt)
-            found.first_ops[name] = _FirstOp(op, spec)
 
 
 def _pull_back(probe: TensorSpec, received: tuple[int, ...], want: TensorSpec) -> list[TensorSpec]:
@@ -379,8 +150,6 @@ def infer_specs(
     known = dict(known or {})
     fixed = dict(fixed or {})
     targets = _targets(module, known)
-    from exportkit.inputs.make import signature_text
-
     if not targets:
         return known, []
     walked = _walk_guesses(module, len(targets))
@@ -398,7 +167,7 @@ def infer_specs(
     settled: dict[str, set[str]] = {}
     choice = dict.fromkeys(targets, 0)
     tried: list[str] = []
-    last: _Probe | None = None
+    last: Probe | None = None
     fallback: tuple[dict[str, TensorSpec], list[str]] | None = None
     for _run in range(MAX_RUNS):
         current = {n: options[n][choice[n]] for n in targets}
@@ -406,7 +175,7 @@ def infer_specs(
         tensors = draw({n: s for n, s in specs.items() if n not in fixed}, seed)
         tensors.update({n: fit_fixed(t, specs[n].shape) for n, t in fixed.items() if n in specs})
         ordered = {n: tensors[n] for n in specs}
-        last = _probe(module, ordered, targets)
+        last = probe(module, ordered, targets)
         if last.error is None:
             last.error = _confirm(module, ordered)
         tried.append(f"{_describe(current)} -> {last.error or 'ok'}")
@@ -444,7 +213,7 @@ def infer_specs(
 def _refine(
     targets: Sequence[str],
     current: Mapping[str, TensorSpec],
-    probe: _Probe,
+    probe: Probe,
     options: dict[str, list[TensorSpec]],
     choice: dict[str, int],
     settled: dict[str, set[str]],

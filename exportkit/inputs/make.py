@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +11,12 @@ from typing import TYPE_CHECKING, Any
 from exportkit.errors import ForwardError, InputSpecError
 from exportkit.inputs.data import load_data
 from exportkit.inputs.examples import ExampleInputs, draw
+from exportkit.inputs.forward import (
+    error_line,
+    forward_parameters,
+    required_parameters,
+    signature_text,
+)
 from exportkit.inputs.spec import DynamicSpec, InputSpec, TensorSpec
 
 if TYPE_CHECKING:
@@ -20,11 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SuggestedInputs",
-    "forward_parameters",
     "make_inputs",
-    "required_parameters",
     "run_model",
-    "signature_text",
     "spec_of",
 ]
 
@@ -44,30 +46,6 @@ class SuggestedInputs:
     tensors: Mapping[str, torch.Tensor] = field(default_factory=dict)
     dynamic: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-
-
-def forward_parameters(module: nn.Module) -> list[inspect.Parameter]:
-    """``forward``'s parameters, without ``self``."""
-    return list(inspect.signature(module.forward).parameters.values())
-
-
-def required_parameters(module: nn.Module) -> list[str]:
-    """Parameters forward cannot run without (no default), in order."""
-    return [
-        p.name
-        for p in forward_parameters(module)
-        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-
-
-def signature_text(module: nn.Module) -> str:
-    """``Net.forward(x, mask=None)``."""
-    try:
-        params = inspect.signature(module.forward).parameters.values()
-    except (TypeError, ValueError):
-        return f"{type(module).__name__}.forward(...)"
-    plain = [p.replace(annotation=p.empty) for p in params]
-    return f"{type(module).__name__}.forward{inspect.Signature(plain)}"
 
 
 def _check_names(module: nn.Module, names: Sequence[str]) -> None:
@@ -328,8 +306,6 @@ def run_model(module: nn.Module, inputs: ExampleInputs) -> Any:
             return module(**inputs.tensors)
     except Exception as exc:
         shapes = ", ".join(inputs.describe())
-        from exportkit.inputs.infer import error_line
-
         raise ForwardError(
             f"{type(module).__name__}.forward raised on inputs {shapes}: {error_line(exc)}",
             hint="check the --input shapes and dtypes against what forward expects",
