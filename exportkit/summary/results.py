@@ -164,8 +164,3 @@ class GraphSummary:
         return tuple(
             n for n in self.nodes if not path or n.module == path or n.module.startswith(prefix)
         )
-
-    def _repr_html_(self) -> str:
-        from exportkit.report.summary import render_html
-
-        return render_html(self)
