@@ -5,8 +5,8 @@ Imports only onnx, numpy and the standard library: never torch, onnxruntime or a
 
 from __future__ import annotations
 
-from exportkit.summary.build import parse_dims, summarize
 from exportkit.hierarchy import carry_metadata
+from exportkit.summary.build import parse_dims, summarize
 from exportkit.summary.histogram import (
     GraphComparison,
     OpCountChange,

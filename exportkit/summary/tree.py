@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from exportkit.summary.graph import dtype_name
 from exportkit.hierarchy import Scope, ScopeReader, common_scope
+from exportkit.summary.graph import dtype_name
 from exportkit.summary.macs import Shape, node_macs, resolve_shape
 from exportkit.summary.results import ModuleInfo, NodeInfo, TensorInfo
 
