@@ -121,6 +121,8 @@ def _simplify(
             dst = work / "simplified" / raw.path.name
             simp = simplify_model(raw.path, dst, simplifier=options.simplifier)
             detail.append(f"{options.simplifier}: {simp.nodes_before} -> {simp.nodes_after} nodes")
+            if simp.output_lines:
+                detail.append(f"{simp.output_lines} lines it printed kept for --debug")
     except SimplifyError as exc:
         failed = SimplifyResult(
             simplifier=options.simplifier,

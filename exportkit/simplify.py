@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import time
 from collections.abc import Mapping
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from exportkit.errors import SimplifyError, first_line
 from exportkit.onnxfile import data_locations, drop_props, op_histogram
+from exportkit.quiet import native_output
 
 if TYPE_CHECKING:
     import onnx
@@ -29,6 +28,7 @@ class SimplifyResult:
     """What the simplifier did: node counts per op type before and after, sizes, and the verdict.
 
     ``kept`` is decided by the pipeline after validation; ``reason`` says why it was not kept.
+    ``output_lines`` counts what the simplifier printed (kept off the terminal, logged at DEBUG).
     """
 
     simplifier: str
@@ -41,6 +41,9 @@ class SimplifyResult:
     kept: bool = True
     reason: str | None = None
     files: tuple[Path, ...] = field(default=())
+    #: Lines the simplifier printed (its constant folding warns per op it cannot run): kept off
+    #: the terminal, logged at DEBUG (``--debug``).
+    output_lines: int = 0
 
     @property
     def nodes_before(self) -> int:
@@ -90,6 +93,28 @@ def _restore_metadata(original: onnx.ModelProto, simplified: onnx.ModelProto) ->
     drop_props(simplified.metadata_props, lambda key: key.startswith("onnxsim."))
 
 
+def _run(simplifier: Simplifier, source: str | onnx.ModelProto) -> onnx.ModelProto:
+    """The simplifier's own call: whatever it raises is its failure, told as a SimplifyError."""
+    if simplifier not in ("onnxsim", "onnxslim"):
+        raise ValueError(f"unknown simplifier {simplifier!r}")
+    try:
+        if simplifier == "onnxsim":
+            import onnxsim
+
+            model, ok = onnxsim.simplify(source)
+        else:
+            import onnxslim
+
+            model, ok = onnxslim.slim(source), True
+    except Exception as exc:  # the third party's failure, whatever its type; ours stay outside
+        raise SimplifyError(
+            f"{simplifier} failed: {first_line(exc)}", hint="use --simplifier onnxslim|none"
+        ) from exc
+    if not ok:
+        raise SimplifyError("onnxsim reported that its result is not valid")
+    return model  # type: ignore[no-any-return]
+
+
 def simplify_model(
     src: str | Path, dst: str | Path, *, simplifier: Simplifier = "onnxsim"
 ) -> SimplifyResult:
@@ -101,7 +126,8 @@ def simplify_model(
         simplifier: ``onnxsim`` or ``onnxslim``.
 
     Raises:
-        SimplifyError: the simplifier raised or reported failure.
+        SimplifyError: the simplifier raised or reported failure (an exception of exportkit's
+            own code around it is a bug and propagates as it is).
     """
 
     from exportkit.external import with_weights, without_weights
@@ -117,31 +143,12 @@ def simplify_model(
     if len(src_files) > 1:
         source, lifted = without_weights(src)
     start = time.perf_counter()
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter):
-            if simplifier == "onnxsim":
-                import onnxsim
-
-                model, ok = onnxsim.simplify(source)
-                if not ok:
-                    raise SimplifyError("onnxsim reported that its result is not valid")
-            elif simplifier == "onnxslim":
-                import onnxslim
-
-                model = onnxslim.slim(source)
-            else:
-                raise ValueError(f"unknown simplifier {simplifier!r}")
-            _restore_metadata(original, model)
-            files = with_weights(model, lifted, src.parent, dst)
-            ops_after = op_histogram(model.graph.node)
-            del model
-    except SimplifyError:
-        raise
-    except Exception as exc:
-        raise SimplifyError(
-            f"{simplifier} failed: {first_line(exc)}", hint="use --simplifier onnxslim|none"
-        ) from exc
+    with native_output(simplifier) as kept:
+        model = _run(simplifier, source)
+    _restore_metadata(original, model)
+    files = with_weights(model, lifted, src.parent, dst)
+    ops_after = op_histogram(model.graph.node)
+    del model
     seconds = time.perf_counter() - start
     return SimplifyResult(
         simplifier=simplifier,
@@ -152,4 +159,5 @@ def simplify_model(
         bytes_before=_bytes(src_files),
         bytes_after=_bytes(files),
         files=files,
+        output_lines=kept.lines,
     )

@@ -34,7 +34,11 @@ class _Progress:
     def __init__(self) -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=True, highlight=False)
+        # On a terminal the status draws on its own copy of fd 2: third-party output captured
+        # there while a stage runs (exportkit.quiet) does not take the spinner with it.
+        tty = sys.stderr is not None and sys.stderr.isatty()
+        file = os.fdopen(os.dup(2), "w", encoding="utf-8") if tty else None
+        self.console = Console(file=file, stderr=True, highlight=False)
         self.status: Any = None
 
     def __call__(self, event: Any) -> None:
