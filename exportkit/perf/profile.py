@@ -71,7 +71,7 @@ def onnx_module_ms(path: Path, node_ms: Mapping[str, float]) -> dict[str, float]
     """
     import onnx
 
-    from exportkit.summary.hierarchy import ScopeReader
+    from exportkit.hierarchy import ScopeReader
 
     reader = ScopeReader()
     owner: dict[str, str] = {}

@@ -94,7 +94,7 @@ def _drop_round_trips(model: onnx.ModelProto, block: set[str]) -> int:
 
 def module_of(node: onnx.NodeProto) -> str:
     """The PyTorch module path a node came from ("" for the model itself, "?" when unknown)."""
-    from exportkit.summary.hierarchy import ScopeReader
+    from exportkit.hierarchy import ScopeReader
 
     found = ScopeReader().scope(node)
     if found is None:

@@ -36,7 +36,7 @@ def _values(path: Path, names: set[str], case: Case) -> dict[str, np.ndarray]:
 
 def _scope(node: Any) -> tuple[str, str]:
     """(module path, its class) of a node, from the exporter's hierarchy."""
-    from exportkit.summary.hierarchy import ScopeReader
+    from exportkit.hierarchy import ScopeReader
 
     found = ScopeReader().scope(node)
     if not found or not found[0]:

@@ -53,7 +53,7 @@ def _carry_hierarchy(float_path: Path, optimized: Path) -> None:
     (as the simplify stage does), so the summary, the profiler and Netron see modules."""
     import onnx
 
-    from exportkit.summary.hierarchy import carry_metadata
+    from exportkit.hierarchy import carry_metadata
 
     model = onnx.load(str(optimized), load_external_data=False)
     if carry_metadata(onnx.load(str(float_path), load_external_data=False), model):
