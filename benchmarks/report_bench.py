@@ -4,9 +4,10 @@ For transformer stacks of growing size (built with onnx.helper, dynamo-style mod
 21 nodes a layer), prints: Graphviz ``dot`` laying out and drawing the graph as SVG
 (``draw_graph``, what ``--html`` uses) and the SVG's size, and, for comparison, Netron's own
 page in headless chromium (start the browser, load the page, wait until the graph is drawn):
-the other maintained renderer the issue names. Past ``MAX_NODES`` the picture is not drawn.
+the other maintained renderer the issue names. Past ``MAX_NODES`` nodes, modules are folded into
+one box each at the deepest depth that fits (the ``folded`` column).
 
-    python benchmarks/report_bench.py [--layers 2,12,48,64,72] [--no-chromium]
+    python benchmarks/report_bench.py [--layers 2,12,48,64,72,200] [--no-chromium]
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ def _netron_seconds(path: Path) -> float | None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layers", default="2,12,48,64,72")
+    parser.add_argument("--layers", default="2,12,48,64,72,200")
     parser.add_argument("--no-chromium", action="store_true")
     args = parser.parse_args(argv)
-    print(f"{'layers':>6} {'nodes':>6} {'dot svg':>9} {'svg KB':>7} {'netron+chromium':>16}")
+    print(
+        f"{'layers':>6} {'nodes':>6} {'dot svg':>9} {'svg KB':>7} {'folded':>7} "
+        f"{'netron+chromium':>16}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for layers in (int(x) for x in args.layers.split(",")):
             path = Path(tmp) / f"t{layers}.onnx"
@@ -69,11 +73,12 @@ def main(argv: list[str]) -> int:
                 print(f"{layers:>6} {len(summary.nodes):>6}  not drawn: {picture.missing}")
                 continue
             dot = _median(lambda s=summary: draw_graph(s, diverging_module="layers.0"))
-            netron = None if args.no_chromium else _netron_seconds(path)
+            folded = "-" if picture.folded_at is None else f"depth {picture.folded_at}"
+            netron = None if args.no_chromium or picture.folded_at else _netron_seconds(path)
             shown = "-" if netron is None else f"{netron:.2f} s"
             print(
                 f"{layers:>6} {len(summary.nodes):>6} {dot:>7.2f} s {len(picture.svg) / 1e3:>7.0f} "
-                f"{shown:>16}"
+                f"{folded:>7} {shown:>16}"
             )
     print(
         f"({NODES_PER_LAYER} nodes a layer; {picture.renderer or 'no dot'}; medians of 3 for dot)"

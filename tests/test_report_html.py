@@ -206,3 +206,27 @@ def test_html_and_markdown_show_the_variants_matrix(tmp_path: Path) -> None:
     matrix = page[page.index('<pre id="variants">') :]
     assert "fp16" in matrix[: matrix.index("</pre>")]
     assert "```\nvariants" in render_markdown(report)
+
+
+@needs_dot
+def test_a_graph_too_large_to_draw_node_by_node_is_drawn_with_modules_folded(
+    wrong: Report,
+) -> None:
+    summary = wrong.summary
+    node = "/model/blocks/blocks.2/branch/Mul"
+    module = summary.find_module("blocks.2.branch", node)
+    full = draw_graph(summary, diverging_module=module, diverging_node=node)
+    assert full.folded_at is None
+    picture = draw_graph(summary, diverging_module=module, diverging_node=node, max_nodes=12)
+    assert picture.svg is not None and picture.folded_at is not None
+    classes = _svg_classes(picture.svg)
+    drawn = {i: c for i, c in classes.items() if i.startswith("node-")}
+    assert 1 < len(drawn) <= 12 < len(summary.nodes)
+    red = [i for i, c in drawn.items() if "diverging" in c.split()]
+    assert red == ["node-model.blocks.blocks.2"]  # the block holding the drifting branch
+    assert "blocks.2" not in {i.removeprefix("node-") for i in drawn if i != red[0]}
+    whole = draw_graph(summary, max_nodes=1)  # TorchScript names put everything under "model"
+    boxes = [i for i in _svg_classes(whole.svg or "") if i.startswith("node-")]
+    assert whole.folded_at == 1 and boxes == ["node-model"]
+    none = draw_graph(summary, max_nodes=0)
+    assert none.svg is None and "no module depth folds it to 0 boxes" in (none.missing or "")

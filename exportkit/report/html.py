@@ -286,9 +286,16 @@ def _graph(picture: GraphPicture | None) -> str:
         return ""
     if picture.svg is None:
         return f'<h2>Graph</h2><p class="note" id="graph-missing">Graph not drawn: {e(picture.missing or "")}</p>'
+    folded = (
+        ""
+        if picture.folded_at is None
+        else f"; too large to draw node by node, so each module at depth {picture.folded_at} "
+        "is one box"
+    )
     return (
-        f'<h2>Graph</h2><p class="note">drawn by {e(picture.renderer)} in {picture.seconds:.2f} s; '
-        f"the diverging module is boxed in red, its nodes orange, the diverging node red</p>"
+        f'<h2>Graph</h2><p class="note">drawn by {e(picture.renderer)} in {picture.seconds:.2f} s'
+        f"{e(folded)}; the diverging module is boxed in red, its nodes orange, the diverging "
+        "node red</p>"
         f'<div class="graph" id="graph">{picture.svg}</div>'
     )
 
