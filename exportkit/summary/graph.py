@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def load_model(path: str | os.PathLike[str], *, infer: bool = True) -> LoadedMod
     if model is None:
         model = _parse(p)
     _check_model(model, p)
+    _check_text(model, p)
     files, external_bytes = _check_external_data(model, p.parent, p)
     if model.functions:
         model = _inline_functions(model, warnings)
@@ -152,6 +154,30 @@ def _check_model(model: onnx.ModelProto, p: Path) -> None:
     if len(model.opset_import) == 0:
         raise OnnxFileError(
             f"{p} has no opset_import: the file looks truncated",
+            hint="export the model again",
+        )
+
+
+def _texts(model: onnx.ModelProto) -> Iterable[object]:
+    """Every name and text field the summary reads (protobuf hands back bytes for invalid UTF-8)."""
+    graph = model.graph
+    yield from (model.producer_name, model.producer_version, model.domain, model.doc_string)
+    yield from (graph.name, graph.doc_string)
+    yield from (o.domain for o in model.opset_import)
+    yield from (v for p in model.metadata_props for v in (p.key, p.value))
+    for node in graph.node:
+        yield from (node.name, node.op_type, node.domain, node.doc_string)
+        yield from (*node.input, *node.output)
+        yield from (v for p in node.metadata_props for v in (p.key, p.value))
+        yield from (a.name for a in node.attribute)
+    yield from (v.name for v in (*graph.input, *graph.output, *graph.value_info))
+    yield from (t.name for t in graph.initializer)
+
+
+def _check_text(model: onnx.ModelProto, p: Path) -> None:
+    if not all(isinstance(text, str) for text in _texts(model)):
+        raise OnnxFileError(
+            f"{p} holds names that are not UTF-8 text: the file is damaged",
             hint="export the model again",
         )
 
