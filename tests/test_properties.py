@@ -22,7 +22,7 @@ from exportkit.loading import ModelSpec
 from tests.bad_files import mlp_like
 from tests.test_viewer import conv_model
 
-PARSER = settings(max_examples=300, deadline=None, database=None)
+PARSER = settings(max_examples=200, deadline=None, database=None)
 
 
 def _pieces(*pieces: str) -> st.SearchStrategy[str]:
@@ -65,7 +65,7 @@ def test_input_spec_parses_or_refuses_cleanly(text: str) -> None:
     assert again is not None and (again.shape, again.dtype) == (tensor.shape, tensor.dtype)
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(INPUT_TEXT)
 def test_every_valid_input_spec_can_be_drawn(text: str) -> None:
     """A spec that parses gives values inside its range: no overflow, no inf, no error later."""
@@ -152,7 +152,7 @@ def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(
-    max_examples=200,
+    max_examples=120,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
