@@ -166,3 +166,37 @@ def test_fp16_precision_loss_fails_and_names_the_module(tmp_path: Path) -> None:
     assert fp16.divergence.location.module.startswith("cancel")
     x = torch.randn(4, 8)
     assert np.abs(_ours(fp16.path, x) - model(x).detach().numpy()).max() > 1e-2  # type: ignore[arg-type]
+
+
+def test_another_installed_provider_is_another_row(cnn: tuple) -> None:
+    """No GPU here: Azure is the other provider onnxruntime ships; it hands every node to the CPU,
+    which the row says, and its verdicts and timings stand beside the CPU's."""
+    if "AzureExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime has only the CPU provider")
+    path, cases, model = cnn
+    rows = make_variants(path, cases, ["fp16"], model=model, providers=["azure"], budget_s=0.05)
+    assert [(r.name, r.provider) for r in rows] == [
+        ("float", "CPUExecutionProvider"),
+        ("float", "AzureExecutionProvider"),
+        ("fp16", "CPUExecutionProvider"),
+        ("fp16", "AzureExecutionProvider"),
+    ]
+    azure = rows[3]
+    assert azure.passed and azure.latency_ms is not None
+    assert azure.metrics["output"].max_abs == rows[2].metrics["output"].max_abs
+    assert any(
+        n.startswith("Azure ran 0 of ") and "CPU provider ran the rest" in n for n in azure.notes
+    )
+
+
+def test_top1_only_for_outputs_that_look_like_class_scores() -> None:
+    from exportkit.variants.metrics import looks_like_scores, measure
+
+    scores = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]], np.float32)
+    assert looks_like_scores("output", scores) and looks_like_scores("logits", scores[None])
+    assert not looks_like_scores("pooler_output", scores)
+    assert not looks_like_scores("last_hidden_state", scores[None])
+    swapped = scores[:, [1, 0, 2]]  # same values, the arg-max moved in both rows
+    m = measure("logits", scores, swapped)
+    assert m.top1 == 0.0 and not m.passed
+    assert any("top-1 agreement 0.0%" in f for f in m.findings)

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["ModuleTime", "eager_module_ms", "module_times", "onnx_module_ms", "onnx_node_ms"]
+__all__ = [
+    "ModuleTime",
+    "eager_module_ms",
+    "module_times",
+    "node_providers",
+    "onnx_module_ms",
+    "onnx_node_ms",
+]
 
 _KERNEL = "_kernel_time"
 _SUFFIX = re.compile(r"_(nchwc|fusion|token_\d+)$")
@@ -56,6 +63,21 @@ def onnx_node_ms(
             calls.setdefault(name[: -len(_KERNEL)], []).append(float(event.get("dur", 0)) / 1e3)
     # The first call of each node is the warm-up run's; the median resists a preempted run.
     return {n: statistics.median(t[1:] or t) for n, t in calls.items()}
+
+
+def node_providers(path: Path, feeds: Mapping[str, Any], *, provider: str) -> dict[str, int]:
+    """How many nodes each execution provider ran in one profiled run (a provider that is
+    installed may still hand every node back to the CPU)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(str(path), provider, profile_prefix=str(Path(tmp) / "ort"))
+        sess.run(None, dict(feeds))
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    counts: dict[str, int] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith(_KERNEL):
+            ran = str(event.get("args", {}).get("provider", "?"))
+            counts[ran] = counts.get(ran, 0) + 1
+    return counts
 
 
 def _ancestors(path: str) -> list[str]:

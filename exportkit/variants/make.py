@@ -142,10 +142,12 @@ def make_variants(
     for provider in provs:
         start = time.perf_counter()
         trials = run_trials(float_path, cases, provider=provider, tolerances=float_tolerances)
-        rows.append(
-            _row("float", float_path, provider, "float32 (the validated export)", "tolerance",
-                 trials, eager, start, inputs=export_inputs if latency else None, budget_s=budget_s)
-        )  # fmt: skip
+        row = _row("float", float_path, provider, "float32 (the validated export)", "tolerance",
+                   trials, eager, start, inputs=export_inputs if latency else None,
+                   budget_s=budget_s)  # fmt: skip
+        if provider != CPU:
+            row = replace(row, notes=_placement(float_path, provider, cases))
+        rows.append(row)
     for name in wanted:
         start = time.perf_counter()
         try:
@@ -167,7 +169,12 @@ def make_variants(
                                     tolerances=made.tolerances, thresholds=made.thresholds)  # fmt: skip
             row = _row(name, made.path, provider, made.method, made.judge, trials, eager, start,
                        inputs=export_inputs if latency else None, budget_s=budget_s)  # fmt: skip
-            row = replace(row, blocked=made.blocked, notes=made.notes, thresholds=made.thresholds)
+            notes = (
+                made.notes
+                if provider == CPU
+                else (*made.notes, *_placement(made.path, provider, cases))
+            )
+            row = replace(row, blocked=made.blocked, notes=notes, thresholds=made.thresholds)
             if not row.passed and locate and provider == CPU:
                 row = replace(row, divergence=_locate(model, float_path, made, cases))
             rows.append(row)
@@ -175,6 +182,24 @@ def make_variants(
     if profile:
         rows = _profiled(rows, eager_modules or {}, export_inputs)
     return tuple(rows)
+
+
+def _placement(path: Path, provider: str, cases: Sequence[Case]) -> tuple[str, ...]:
+    """Which provider really ran the nodes (one profiled run); empty when it cannot run."""
+    from exportkit.perf.profile import node_providers
+
+    try:
+        counts = node_providers(path, feeds(open_session(path, provider), cases[0].inputs),
+                                provider=provider)  # fmt: skip
+    except Exception:  # the row's own trials say why it cannot run
+        return ()
+    ran = counts.get(provider, 0)
+    total = sum(counts.values())
+    short = provider.removesuffix("ExecutionProvider")
+    text = f"{short} ran {ran} of {total} nodes"
+    if ran < total:
+        text += "; the CPU provider ran the rest"
+    return (text,)
 
 
 def _eager_modules(

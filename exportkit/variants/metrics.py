@@ -18,6 +18,7 @@ __all__ = ["FP16_TOLERANCES", "cosine", "looks_like_scores", "measure", "sqnr_db
 FP16_TOLERANCES = Tolerances(atol=1e-2, rtol=1e-2)
 
 _SCORE_NAMES = ("logit", "score", "prob", "class")
+_FEATURE_NAMES = ("hidden", "pool", "embed", "feature", "state")
 
 
 def cosine(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -49,10 +50,14 @@ def sqnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def looks_like_scores(name: str, expected: np.ndarray) -> bool:
-    """Class scores: float, at least 2-D, a last dim of 2 or more, named so or batch x classes."""
+    """Class scores: float, at least 2-D, a last dim of 2 or more, and named so (``logits``), or
+    batch x classes not named as features (``pooler_output``, ``hidden``, ``embeddings``)."""
     if expected.dtype.kind != "f" or expected.ndim < 2 or expected.shape[-1] < 2:
         return False
-    return expected.ndim == 2 or any(word in name.lower() for word in _SCORE_NAMES)
+    lower = name.lower()
+    if any(word in lower for word in _SCORE_NAMES):
+        return True
+    return expected.ndim == 2 and not any(word in lower for word in _FEATURE_NAMES)
 
 
 def top1(expected: np.ndarray, actual: np.ndarray) -> float:
