@@ -5,6 +5,7 @@ module marked, and Netron's page opens on the diverging node. Screenshots go to 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -157,3 +158,20 @@ def test_netron_opens_on_the_diverging_node(chromium: Chromium, wrong: Report) -
     marked = [n for n, p in node_props.items() if "exportkit.in_diverging_module" in p]
     assert state["module"] == len(marked) >= 2 and state["diverging"] == 1
     assert "Gemm" in page.ops
+
+
+def test_html_report_of_a_transformer_from_the_corpus(tmp_path: Path) -> None:
+    """Tiny BERT (examples/tiny_bert, built offline from its config) through the pipeline: the
+    page draws every encoder layer as a box of its own with its attention inside."""
+    report = exportkit.export(
+        f"hf:{ROOT}/examples/tiny_bert", path=tmp_path / "bert.onnx", dynamic=["batch"]
+    )
+    assert report.passed and report.summary is not None
+    page = render_html(report)
+    assert 'id="verdict">PASS<' in page and "Graph not drawn" not in page
+    drawn = html.unescape(page)  # dot writes "-" in ids as &#45;
+    for layer in ("0", "1"):
+        assert f'<g id="module-encoder.layer.{layer}" class="cluster">' in drawn
+        assert f'<g id="module-encoder.layer.{layer}.attention" class="cluster">' in drawn
+    assert "<code>embeddings</code>" in page and "BertEmbeddings" in page  # the module tree
+    assert page.count('class="node"') > 50

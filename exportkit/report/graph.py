@@ -90,8 +90,8 @@ def graph_dot(
     """The graph in the DOT language: a box per node, a cluster per module, shapes on edges.
 
     Nodes of ``diverging_module`` are filled orange and its cluster drawn red; the node named
-    ``diverging_node`` is filled red. SVG ids are ``node-<ONNX node name>``; classes say
-    ``diverging`` and ``in-diverging-module``.
+    ``diverging_node`` is filled red. SVG ids are ``node-<ONNX node name>`` and
+    ``module-<module path>``; node classes say ``diverging`` and ``in-diverging-module``.
     """
     lines = [
         "digraph exportkit {",
@@ -150,6 +150,7 @@ def graph_dot(
             + _attrs(
                 label=label,
                 tooltip=module.path,
+                id=f"module-{module.path}",
                 style="rounded,filled" if diverging else "rounded",
                 color=_DIVERGING if diverging else "#bbbbbb",
                 fillcolor="#fff1f0" if diverging else "",
