@@ -76,6 +76,13 @@ class Options:
     profile: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     latency_budget: float = 1.0  # seconds of timed runs per file (0: no latency figures)
+    # baseline: after the checks, hold the file to an earlier .onnx file or --json report
+    baseline: Path | None = None
+    allow_ops: tuple[str, ...] = ()
+    max_opset: int | None = None
+    max_node_growth: float = 0.10  # fraction: 0.10 fails on more than 10% more nodes
+    max_latency_growth: float = 0.25
+    drift_atol: float | None = None  # None: the validation tolerances
     # viewer
     host: str = "127.0.0.1"
     port: int | None = None
@@ -111,6 +118,11 @@ class Options:
                 )
         _check_tolerances(self.tolerances)
         _check_variants(self)
+        for name in ("max_node_growth", "max_latency_growth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} must be a percentage >= 0", hint=f"write {flag} 10")
 
 
 def _check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
@@ -204,6 +216,12 @@ class OptionKeywords(TypedDict, total=False):
     profile: bool
     thresholds: Thresholds
     latency_budget: float
+    baseline: str | os.PathLike[str] | None
+    allow_ops: Sequence[str]
+    max_opset: int | None
+    max_node_growth: float
+    max_latency_growth: float
+    drift_atol: float | None
     host: str
     port: int | None
     browser: bool
@@ -236,7 +254,9 @@ def build_options(options: Options | None = None, /, **keywords: Unpack[OptionKe
         values["dynamic"] = tuple(
             DynamicSpec.parse(d) if isinstance(d, str) else d for d in values["dynamic"]
         )
-    for name in ("json", "junit", "html", "markdown"):
+    if "allow_ops" in values:
+        values["allow_ops"] = tuple(values["allow_ops"])
+    for name in ("json", "junit", "html", "markdown", "baseline"):
         if values.get(name) is not None:
             values[name] = Path(values[name])
     if values.get("weights") is not None:

@@ -243,6 +243,7 @@ def run_export(
         parity=choice.parity,
         summary=summary,
         variants=variants,
+        **_baseline(stages, files[0], options),
     )
 
 
@@ -251,6 +252,26 @@ def _summarize(stages: Stages, path: Path, dims: Mapping[str, int]) -> Any:
 
     with stages.run("summary"):
         return summarize(path, dims=dims)  # MACs counted at the example sizes
+
+
+def _baseline(stages: Stages, path: Path, options: Options) -> dict[str, Any]:
+    """--baseline: each rule against the earlier file; --json: the fingerprint a later run needs."""
+    from exportkit.diff.baseline import check_baseline, fingerprint
+
+    found: dict[str, Any] = {}
+    if options.json is not None:
+        found["fingerprint"] = fingerprint(path, seed=options.seed)
+    if options.baseline is not None:
+        tol = options.tolerances
+        with stages.run("baseline"):
+            result = check_baseline(
+                path, options.baseline, allow_ops=options.allow_ops, max_opset=options.max_opset,
+                tolerances=tol if options.drift_atol is None else replace(tol, atol=options.drift_atol),
+                max_node_growth=options.max_node_growth, seed=options.seed,
+                max_latency_growth=options.max_latency_growth,
+            )  # fmt: skip
+        found.update(baseline=result.rules, baseline_path=result.path)
+    return found
 
 
 def run_check(
@@ -287,6 +308,7 @@ def run_check(
         validation_raw=None,
         summary=None,
         variants=variants,
+        **_baseline(stages, path, options),
     )
 
 

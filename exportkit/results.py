@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from exportkit.diff.baseline import BaselineRule, Fingerprint
     from exportkit.export import ExportResult
     from exportkit.simplify import SimplifyResult
     from exportkit.validate import Parity, ValidationResult
@@ -95,15 +96,21 @@ class Report:
     # --variant/--profile: the float file and each variant, validated and timed (exportkit.variants);
     # for ``check`` of a float16 or int8 file, that file judged as a variant (validation is None).
     variants: tuple[VariantResult, ...] = ()
+    # --baseline: each rule's verdict against ``baseline_path``; empty without --baseline
+    baseline: tuple[BaselineRule, ...] = ()
+    baseline_path: str | None = None
+    # with --json: contract, op counts and outputs on seeded inputs, for a later --baseline
+    fingerprint: Fingerprint | None = None
 
     @property
     def passed(self) -> bool:
-        """Every check passed: the final file matches PyTorch, no dynamic dim came out fixed, and
-        every variant asked for passed."""
+        """Every check passed: the final file matches PyTorch, no dynamic dim came out fixed,
+        every variant asked for passed, and no --baseline rule broke."""
         frozen = bool(self.export and self.export.frozen_dims)
         judged = self.validation is not None or bool(self.variants)
         valid = self.validation is None or self.validation.passed
-        return judged and valid and not frozen and all(v.passed for v in self.variants)
+        variants = all(v.passed for v in self.variants)
+        return judged and valid and not frozen and variants and all(r.passed for r in self.baseline)
 
     def _repr_html_(self) -> str:
         """The HTML report, in a notebook (see :func:`exportkit.report.html.render_html`)."""

@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from exportkit import __version__
+from exportkit.cli.compare_args import (
+    add_baseline_options,
+    add_diff_options,
+    parse_baseline_options,
+    parse_diff_options,
+)
 from exportkit.cli.variant_args import add_variant_options, parse_variant_options
 from exportkit.errors import UsageError
 from exportkit.inputs.spec import DTYPES
@@ -278,50 +284,6 @@ def _parse_summary_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"dims": parse_dims(args.dim)}
 
 
-def _add_diff_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--format",
-        choices=("table", "json", "markdown"),
-        default="table",
-        help="table (default) for people, json for machines, markdown for a pull-request comment",
-    )
-    p.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="NAME:SHAPE[:DTYPE][:RANGE] | NAME=FILE",
-        help="an input for the numbers, as export takes it; other inputs are drawn from A's "
-        "shapes (symbolic dims 2, or the size B fixes). Example: --input x:1x3x224x224",
-    )
-    p.add_argument(
-        "--atol", action="append", default=[], metavar="[OUTPUT=]VALUE",
-        help="absolute tolerance on the outputs, as check takes it. Example: --atol 1e-3",
-    )  # fmt: skip
-    p.add_argument(
-        "--rtol", action="append", default=[], metavar="[OUTPUT=]VALUE",
-        help="relative tolerance on the outputs, as --atol",
-    )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed of the drawn inputs (default 0)")
-    p.add_argument(
-        "--no-numbers",
-        dest="numbers",
-        action="store_false",
-        help="do not run the files on onnxruntime (structure, contract and weights only)",
-    )
-    p.add_argument(
-        "--no-weights",
-        dest="weights",
-        action="store_false",
-        help="do not compare weight values; with --no-numbers no weight data is read at all",
-    )
-
-
-def _parse_diff_options(args: argparse.Namespace) -> dict[str, Any]:
-    from exportkit.validate import Tolerances
-
-    return {"tolerances": Tolerances.parse(args.atol, args.rtol), "seed": args.seed}
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse's own errors become exportkit's: one error line, one hint, exit 2."""
 
@@ -337,13 +299,14 @@ EXPORT: Group = (_add_export_options, _parse_export_options)
 CHECK: Group = (_add_check_options, _parse_check_options)
 VIEW: Group = (_add_view_options, _parse_view_options)
 SUMMARY: Group = (_add_summary_options, _parse_summary_options)
-DIFF: Group = (_add_diff_options, _parse_diff_options)
+DIFF: Group = (add_diff_options, parse_diff_options)
 VARIANTS: Group = (add_variant_options, parse_variant_options)
+BASELINE: Group = (add_baseline_options, parse_baseline_options)
 GROUPS: dict[str, tuple[Group, ...]] = {
-    "export": (MODEL, EXPORT, CHECK, VARIANTS),
+    "export": (MODEL, EXPORT, CHECK, VARIANTS, BASELINE),
     "view": (MODEL, EXPORT, CHECK, VIEW, VARIANTS),
     "summary": (SUMMARY,),
-    "check": (MODEL, CHECK, VARIANTS),
+    "check": (MODEL, CHECK, VARIANTS, BASELINE),
     "diff": (DIFF,),
 }
 

@@ -21,7 +21,7 @@ from exportkit.validate.session import first_line
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DEFAULT_DIM", "compare_numbers", "make_feeds"]
+__all__ = ["DEFAULT_DIM", "compare_numbers", "make_feeds", "run_file", "session_feeds"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def make_feeds(
     return feeds, lines
 
 
-def _session_feeds(sess: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def session_feeds(sess: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Feeds by name, else by position; cast to the dtype the file declares (float16 files)."""
     import numpy as np
 
@@ -109,12 +109,13 @@ def _session_feeds(sess: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.n
     return out
 
 
-def _run(path: Path, feeds: Mapping[str, np.ndarray], extra: Sequence[str] = ()) -> list[Any]:
+def run_file(path: Path, feeds: Mapping[str, np.ndarray], extra: Sequence[str] = ()) -> list[Any]:
+    """The file's outputs on ``feeds`` (onnxruntime, CPU), then the values ``extra``."""
     from exportkit.validate.session import session
 
     with _copy_with_outputs(path, extra) as target:
         sess = session(target)
-        return list(sess.run(None, _session_feeds(sess, feeds)))
+        return list(sess.run(None, session_feeds(sess, feeds)))
 
 
 @contextlib.contextmanager
@@ -170,7 +171,7 @@ def compare_numbers(
     outs: list[list[Any]] = []
     for label, summary in (("A", a), ("B", b)):
         try:
-            outs.append(_run(Path(summary.path), feeds))
+            outs.append(run_file(Path(summary.path), feeds))
         except Exception as exc:  # onnxruntime raises its own types; a finding, not a crash
             text = exc.message if isinstance(exc, ExportkitError) else first_line(exc)
             return NumbersDiff(lines, (), f"onnxruntime cannot run {label}: {text}")
@@ -217,8 +218,8 @@ def _locate(
     order = {o.name: i for i, n in enumerate(a.nodes) for o in n.outputs}
     names_a = sorted(pairs, key=lambda v: order.get(v, len(order)))
     names_b = [pairs[v] for v in names_a]
-    got_a = dict(zip(_extra(a, names_a), _run(Path(a.path), feeds, names_a), strict=True))
-    got_b = dict(zip(_extra(b, names_b), _run(Path(b.path), feeds, names_b), strict=True))
+    got_a = dict(zip(_extra(a, names_a), run_file(Path(a.path), feeds, names_a), strict=True))
+    got_b = dict(zip(_extra(b, names_b), run_file(Path(b.path), feeds, names_b), strict=True))
     for va, vb in zip(names_a, names_b, strict=True):
         x, y = got_a.get(va), got_b.get(vb)
         if x is None or y is None or x.shape != y.shape:

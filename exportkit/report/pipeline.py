@@ -248,6 +248,11 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
         from exportkit.report.variants import render_variants
 
         lines += ["", *render_variants(report.variants)]
+    if report.baseline:
+        lines += ["", f"baseline  {report.baseline_path}"]
+        lines += [
+            f"  {'ok  ' if r.passed else 'FAIL'}  {r.rule}: {r.detail}" for r in report.baseline
+        ]
     lines.append("")
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
     lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}{_unproven_note(report)}")
@@ -283,6 +288,7 @@ def verdict_reason(report: Report) -> str:
         from exportkit.report.variants import variants_reason
 
         reasons += variants_reason(report.variants)
+    reasons += [f"baseline {r.rule}: {r.detail}" for r in report.baseline if not r.passed]
     if report.output is not None and report.target is not None and report.output != report.target:
         reasons.append(f"failing file kept as {report.output}; {report.target} not changed")
     return "; ".join(reasons) or "see the report"
@@ -348,6 +354,18 @@ def render_junit(report: Report) -> str:
 
         more, failed = variant_junit_cases(report.model, report.variants)
         cases, failures = [*cases, *more], failures + failed
+    for rule in report.baseline:
+        name = quoteattr(f"baseline: {rule.rule}")
+        if rule.passed:
+            skipped = f"<skipped message={quoteattr(rule.detail)}/>" if rule.skipped else ""
+            cases.append(f"  <testcase classname={quoteattr(report.model)} name={name}>{skipped}"
+                         "</testcase>")  # fmt: skip
+        else:
+            failures += 1
+            cases.append(
+                f"  <testcase classname={quoteattr(report.model)} name={name}>"
+                f"<failure message={quoteattr(rule.detail)}/></testcase>"
+            )
     head = (
         f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
         f'tests="{len(cases)}" failures="{failures}">'
