@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -111,6 +112,10 @@ def write_bad_files(folder: Path) -> Path:
     onnx.save(mlp_like(dtype=TensorProto.INT64), str(folder / "other_dtype.onnx"))
     _external(folder)
     (folder / "a_file").write_text("a plain file, not a folder\n")
+    (folder / "report.json").write_text('{"schema_version": 1, "passed": true}\n')
+    (folder / "model.textproto").write_text("ir_version: 8\ngraph { node { op_type: \n")
+    for fifo in ("fifo.py", "fifo.npy", "fifo.onnx", "fifo.pt"):  # reading one would block
+        os.mkfifo(folder / fifo)
     (folder / "readme.md").write_text("# not python\n")
     (folder / "syntax_error.py").write_text("import torch\nclass Net(:\n    pass\n")
     (folder / "empty.py").write_text("")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+from google.protobuf import json_format, text_format
 from google.protobuf.message import DecodeError
 
 from exportkit.errors import OnnxFileError
@@ -128,7 +129,14 @@ def _infer(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
 def _parse(p: Path) -> onnx.ModelProto:
     try:
         return onnx.load(str(p), load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+    # onnx.load reads .json and .txt/.textproto files as protobuf's text forms: their parse errors.
+    except (
+        DecodeError,
+        RuntimeError,
+        ValueError,
+        json_format.ParseError,
+        text_format.ParseError,
+    ) as exc:
         if _looks_like_text(p):
             raise OnnxFileError(
                 f"{p} is a text file, not an ONNX model",
