@@ -68,7 +68,9 @@ def render_variants(rows: Sequence[VariantResult]) -> list[str]:
         "variants  each file against eager PyTorch (float32) at the export's cases; "
         "latency at the export size"
     ]
-    table = [["  file", "provider", "verdict", "worst", "size", "p50", "p90", "vs eager"]]
+    table = [
+        ["  file", "provider", "verdict", "worst", "size", "p50", "p90", "vs eager", "peak mem"]
+    ]
     for r in rows:
         lat = r.latency_ms
         speed = r.speedup
@@ -82,10 +84,11 @@ def render_variants(rows: Sequence[VariantResult]) -> list[str]:
                 _ms(lat.p50 if lat else None),
                 _ms(lat.p90 if lat else None),
                 f"{speed:.2f}x" if speed is not None else "--",
+                _size(lat.peak_memory_bytes) if lat and lat.peak_memory_bytes is not None else "--",
             ]
         )
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    right = (False, False, False, False, True, True, True, True)
+    right = (False, False, False, False, True, True, True, True, True)
     for t in table:
         cells = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(t, widths, right))
         lines.append("  ".join(cells).rstrip())
