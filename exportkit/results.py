@@ -111,9 +111,3 @@ class Report:
         valid = self.validation is None or self.validation.passed
         variants = all(v.passed for v in self.variants)
         return judged and valid and not frozen and variants and all(r.passed for r in self.baseline)
-
-    def _repr_html_(self) -> str:
-        """The HTML report, in a notebook (see :func:`exportkit.report.html.render_html`)."""
-        from exportkit.report.html import render_html
-
-        return render_html(self)

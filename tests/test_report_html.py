@@ -191,11 +191,6 @@ def test_check_html_has_the_graph_of_the_checked_file(right: Report, tmp_path: P
     assert 'id="verdict">PASS<' in page and "Module tree" in page
 
 
-def test_report_renders_itself_in_a_notebook(wrong: Report) -> None:
-    page = wrong._repr_html_()
-    assert page.startswith("<!DOCTYPE html>") and "blocks.2.branch" in page
-
-
 def test_html_and_markdown_show_the_variants_matrix(tmp_path: Path) -> None:
     spec = f"{ROOT}/examples/simple_net.py:SimpleNet"
     report = exportkit.export(
