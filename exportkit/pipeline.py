@@ -86,7 +86,7 @@ def _validator(
             )
             detail.append("pass" if result.passed else "MISMATCH")
             if result.divergence is not None:
-                detail.append(f"diverges at {result.divergence.location.describe()}")
+                detail.append(f"diverges at {result.divergence.describe()}")
         return result
 
     return run

@@ -276,7 +276,7 @@ def verdict_reason(report: Report) -> str:
             reasons.append(f"outputs differ from PyTorch: {', '.join(failed[:3])}{more}")
         reasons += errors[:1]
         if result.divergence is not None:
-            reasons.append(f"first diverges at {result.divergence.location.describe()}")
+            reasons.append(f"first diverges at {result.divergence.describe()}")
         if result.unproven and result.strict:
             reasons.append(f"--strict: unproven outputs {', '.join(result.unproven)}")
     if report.export is not None:

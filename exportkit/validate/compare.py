@@ -108,6 +108,7 @@ class OutputCheck:
     findings: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     magnitude: float = 0.0
+    actual_shape: tuple[int, ...] | None = None  # onnxruntime's, when it differs from ``shape``
     constant: bool = False
     unproven: bool = False
     own_scale: bool = False
@@ -125,7 +126,10 @@ def compare_arrays(
     shape = tuple(int(d) for d in expected.shape)
     if expected.shape != actual.shape:
         finding = f"shape {tuple(actual.shape)} from onnxruntime, {shape} from PyTorch"
-        return OutputCheck(name, shape, dtype, atol, rtol, False, findings=(finding,))
+        actual_shape = tuple(int(d) for d in actual.shape)
+        return OutputCheck(
+            name, shape, dtype, atol, rtol, False, findings=(finding,), actual_shape=actual_shape
+        )
     findings: list[str] = []
     warnings: list[str] = []
     e = expected.astype(np.float64)

@@ -7,23 +7,23 @@ outputs of a temporary copy, and compared in the order PyTorch finished computin
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exportkit.diagnose import Location, classname, forward_source, is_user_file
 from exportkit.validate.cases import Case, to_numpy
-from exportkit.validate.compare import OutputCheck, Tolerances, compare_arrays
-from exportkit.validate.eager import Call, eager_calls
-from exportkit.validate.probe import Boundary, boundaries, descendants, run_probe
+from exportkit.validate.compare import OutputCheck, Tolerances
+from exportkit.validate.eager import eager_calls
+from exportkit.validate.matching import Blame, Matcher, export_shapes
+from exportkit.validate.probe import Boundary, boundaries, descendants, run_probe, static_shapes
 from exportkit.validate.results import Divergence, RunFailure, ValidationResult
 from exportkit.validate.scopes import NodeScope, node_scopes
 
 if TYPE_CHECKING:
-    import numpy as np
     import onnx
     from torch import nn
 
@@ -51,103 +51,8 @@ def _location(
     return Location(path, classname(module), source)
 
 
-# ----------------------------------------------------------------------------------------------
-# Matching: the first module call whose outputs differ while its inputs agree.
-
-
-def _best(
-    label: str,
-    expected: np.ndarray,
-    names: Sequence[str],
-    actual: Mapping[str, np.ndarray],
-    tolerances: Tolerances,
-    *,
-    single: bool,
-) -> tuple[OutputCheck, str] | None:
-    """The closest same-shaped ONNX value to ``expected``, or None when there is none.
-
-    When ``expected`` is the only tensor on its side and exactly one ONNX value stands for it,
-    a different shape is itself a divergence (a size frozen into the graph).
-    """
-    present = [n for n in names if n in actual]
-    best: tuple[OutputCheck, str] | None = None
-    for name in present:
-        value = actual[name]
-        if value.shape != expected.shape:
-            continue
-        check = compare_arrays(label, expected, value, tolerances)
-        if best is None or (not check.passed, check.max_abs) < (
-            not best[0].passed,
-            best[0].max_abs,
-        ):
-            best = (check, name)
-    if best is None and single and len(present) == 1:
-        return compare_arrays(label, expected, actual[present[0]], tolerances), present[0]
-    return best
-
-
-def _verdicts(
-    label: str,
-    arrays: Sequence[np.ndarray],
-    names: Sequence[str],
-    actual: Mapping[str, np.ndarray],
-    tol: Tolerances,
-) -> list[tuple[OutputCheck, str]]:
-    single = len(arrays) == 1
-    found = (_best(label, a, names, actual, tol, single=single) for a in arrays)
-    return [v for v in found if v is not None]
-
-
-@dataclass(frozen=True)
-class _Blame:
-    culprit: str  # the module to blame
-    entry: str  # the outermost call under it whose inputs already differ (or the culprit)
-    inputs_ok: bool | None
-    bad_input: tuple[OutputCheck, str] | None
-
-
-def _first_bad(
-    known: Sequence[tuple[OutputCheck, str]], repeated: bool
-) -> tuple[OutputCheck, str] | None:
-    """The first failed comparison; for a repeated module, only when none matched."""
-    bad = next((v for v in known if not v[0].passed), None)
-    if repeated and any(v[0].passed for v in known):
-        return None
-    return bad
-
-
-def _blame(
-    call: Call,
-    recorded: Sequence[Call],
-    bounds: Boundary,
-    actual: Mapping[str, np.ndarray],
-    tol: Tolerances,
-    repeated: set[str],
-) -> _Blame:
-    """``call`` itself when its inputs matched; else the innermost caller whose inputs did."""
-
-    def first_bad(c: Call) -> tuple[bool | None, tuple[OutputCheck, str] | None]:
-        # Constant inputs (zero initial states) are often folded into the graph: not comparable.
-        varying = [a for a in c.inputs if a.size > 1 and not (a == a.flat[0]).all()]
-        known = _verdicts("input", varying, bounds.inputs.get(c.path, ()), actual, tol)
-        bad = _first_bad(known, c.path in repeated)
-        return (bad is None if known else None), bad
-
-    inputs_ok, bad_input = first_bad(call)
-    culprit = entry = call.path
-    parent = call.parent if inputs_ok is False else None
-    while parent is not None:
-        caller = recorded[parent]
-        culprit = caller.path
-        agree, bad = first_bad(caller)
-        if agree is False:
-            entry, bad_input = caller.path, bad
-        parent = caller.parent if agree is False else None
-    return _Blame(culprit, entry, inputs_ok, bad_input)
-
-
 def _own_line(
-    blame: _Blame, bounds: Boundary, scopes: Sequence[NodeScope | None]
+    blame: Blame, bounds: Boundary, scopes: Sequence[NodeScope | None]
 ) -> NodeScope | None:
     """The culprit's own node that made the first differing input (its source line, if known)."""
     if blame.culprit == blame.entry or blame.bad_input is None:
@@ -161,10 +66,12 @@ def _divergence(
     model: nn.Module,
     path: Path,
     case: Case,
+    at_export: Case,
     tolerances: Tolerances,
     failure: RunFailure | None = None,
 ) -> Divergence | None:
-    """The first module call whose outputs differ while its inputs match.
+    """The first module call whose outputs differ while its inputs match; ``unknown`` when no
+    module can be blamed on values that compare soundly, None when nothing could be compared.
 
     With ``failure`` (onnxruntime could not run a node on ``case``), that node and all it feeds
     are left out, and the module owning it is judged by its inputs.
@@ -187,22 +94,35 @@ def _divergence(
     why = (failure.status or failure.message) if failure is not None else ""
     drop = descendants(proto, index) if index is not None else set()
     recorded = eager_calls(model, case)
-    calls = sorted((c for c in recorded if c.done >= 0), key=lambda c: c.done)
+    reference = recorded if at_export is case else eager_calls(model, at_export)
+    order = sorted(
+        (i for i, c in enumerate(recorded) if c.done >= 0), key=lambda i: recorded[i].done
+    )
     # A module called more than once (an LSTM cell stepped in a loop) shares one scope: what
     # one call hands the next stays inside it, so some of its values have no ONNX counterpart.
     # Such a call diverges only when none of its outputs (inputs) match.
-    repeated = {p for p, n in Counter(c.path for c in calls).items() if n > 1}
+    counts = Counter(recorded[i].path for i in order)
     actual = run_probe(path, proto, bounds, case, drop)
     if actual is None:
         return None
     # Intermediates are judged with the global tolerances (per-output ones name model outputs).
-    tol = Tolerances(tolerances.atol, tolerances.rtol)
+    match = Matcher(
+        actual,
+        bounds,
+        recorded,
+        Tolerances(tolerances.atol, tolerances.rtol),
+        {p for p, n in counts.items() if n > 1},
+        export_shapes(recorded, reference),
+        functools.cache(lambda: static_shapes(proto)),
+        order,
+    )
     matched = compared = 0
     unmapped: list[str] = []
-    for call in calls:
-        known = _verdicts(call.path, call.outputs, bounds.outputs.get(call.path, ()), actual, tol)
+    for i in order:
+        call = recorded[i]
+        known = match.outputs(i)
         if not known and failing_scope is not None and call.path == failing_scope.module:
-            blame = _blame(call, recorded, bounds, actual, tol, repeated)
+            blame = match.blame(i)
             own = _own_line(blame, bounds, scopes)
             if blame.culprit == call.path:
                 own = failing_scope
@@ -227,11 +147,11 @@ def _divergence(
                 unmapped.append(call.path)
             continue
         compared += 1
-        bad = _first_bad(known, call.path in repeated)
+        bad = match.first_bad(known, call.path)
         if bad is None:
             matched += 1
             continue
-        blame = _blame(call, recorded, bounds, actual, tol, repeated)
+        blame = match.blame(i)
         # Blamed on a caller's own code: the value it made that already differs says most.
         check, value = blame.bad_input if blame.culprit != call.path and blame.bad_input else bad
         made = bounds.producer.get(value)
@@ -269,7 +189,38 @@ def _divergence(
             compared=compared,
             unmapped=tuple(unmapped),
         )
-    return None
+    return Divergence(
+        kind="unknown",
+        trial=case.label,
+        location=None,
+        detail=_unknown_detail(match, compared, unmapped),
+        matched=matched,
+        compared=compared,
+        unmapped=tuple(unmapped),
+    )
+
+
+def _unknown_detail(match: Matcher, compared: int, unmapped: Sequence[str]) -> str:
+    """Why no module is blamed: values that differ only at their own rounding scale, values
+    that cannot be compared (another shape or dtype), or no counterpart at all."""
+    reasons = []
+    if match.at_scale:
+        shown = ", ".join(match.at_scale[:3])
+        reasons.append(
+            f"the values of {len(match.at_scale)} module(s) ({shown}) differ beyond atol at some "
+            f"elements but by less than rtol {match.rtol:g} of their own magnitude: "
+            "rounding on large values, not a faulty module"
+        )
+    if match.unsound:
+        reasons.append(
+            "some module tensors have no ONNX value of the same shape and dtype to compare "
+            f"with ({'; '.join(match.unsound[:2])})"
+        )
+    if not reasons:
+        reasons.append(f"all {compared} module outputs compared match")
+    if unmapped:
+        reasons.append(f"{len(unmapped)} module(s) have no ONNX counterpart")
+    return "no module can be blamed: " + "; ".join(reasons)
 
 
 def _stale_weights(model: nn.Module, path: str, proto: onnx.ModelProto, folder: Path) -> str | None:
@@ -298,15 +249,15 @@ def _stale_weights(model: nn.Module, path: str, proto: onnx.ModelProto, folder: 
 
 
 def _diff_text(check: OutputCheck) -> str:
-    if check.findings and check.findings[0].startswith("shape"):
+    if check.actual_shape is not None:
         return check.findings[0]
     return (
-        f"max abs diff {check.max_abs:.3g} (atol {check.atol:g}, rtol {check.rtol:g}; "
-        f"{check.frac_out:.1%} of elements out of tolerance)"
+        f"max abs diff {check.max_abs:.3g} on values up to {check.magnitude:.3g} (atol "
+        f"{check.atol:g}, rtol {check.rtol:g}; {check.frac_out:.1%} of elements out of tolerance)"
     )
 
 
-def _failure_detail(loc: Location, blame: _Blame, node: str, why: str) -> str:
+def _failure_detail(loc: Location, blame: Blame, node: str, why: str) -> str:
     if blame.culprit != blame.entry and blame.bad_input is not None:
         return (
             f"onnxruntime fails in {node} ({why}) because the inputs of "
@@ -317,7 +268,7 @@ def _failure_detail(loc: Location, blame: _Blame, node: str, why: str) -> str:
     return f"onnxruntime fails in {node} {inputs}: {why}"
 
 
-def _values_detail(loc: Location, blame: _Blame, diverged: str, check: OutputCheck) -> str:
+def _values_detail(loc: Location, blame: Blame, diverged: str, check: OutputCheck) -> str:
     diff = _diff_text(check)
     if blame.culprit != blame.entry or blame.culprit != diverged:
         return (
@@ -351,7 +302,9 @@ def localize(
         tolerances: as used for the validation.
 
     Returns:
-        The divergence, or None when every check passed or no module could be tied to the graph.
+        The divergence; kind ``unknown`` (no location, ``detail`` says why) when no module can
+        be blamed on values that compare soundly; None when every check passed or no module
+        could be tied to the graph.
     """
     try:
         return _localize(model, Path(path), cases, result, tolerances or Tolerances())
@@ -369,23 +322,29 @@ def _localize(
     result: ValidationResult,
     tolerances: Tolerances,
 ) -> Divergence | None:
+    if not cases:
+        return None
     by_label = {c.label: c for c in cases}
+    at_export = cases[0]
     failed = [t for t in result.trials if not t.passed]
+    unknown: Divergence | None = None
     for trial in failed:
         case = by_label.get(trial.label)
         if case is not None and trial.failure is None and case.expected:
-            found = _divergence(model, path, case, tolerances)
-            if found is not None:
+            found = _divergence(model, path, case, at_export, tolerances)
+            if found is not None and found.kind != "unknown":
                 return found
+            unknown = unknown or found
     for trial in failed:
         case = by_label.get(trial.label)
         failure = trial.failure
         if case is not None and case.expected and failure is not None and failure.node:
-            found = _divergence(model, path, case, tolerances, failure)
-            if found is not None:
+            found = _divergence(model, path, case, at_export, tolerances, failure)
+            if found is not None and found.kind != "unknown":
                 return found
+            unknown = unknown or found
     for trial in failed:
         case = by_label.get(trial.label)
         if case is not None and case.error_at is not None:
             return Divergence("pytorch error", case.label, case.error_at, case.error or "")
-    return None
+    return unknown

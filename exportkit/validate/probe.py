@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-__all__ = ["Boundary", "ancestors", "boundaries", "descendants", "run_probe"]
+__all__ = ["Boundary", "ancestors", "boundaries", "descendants", "run_probe", "static_shapes"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +150,28 @@ def run_probe(
             logger.info("cannot run the localization copy of %s: %s", path.name, actual.message)
             return None
         return dict(zip((o.name for o in sess.get_outputs()), actual))
+
+
+StaticShape = tuple[int | str | None, ...]
+
+
+def static_shapes(proto: onnx.ModelProto) -> dict[str, StaticShape]:
+    """Each value's shape as the graph declares or infers it at export (a dim is a size, a
+    symbol such as ``batch``, or None); empty when shape inference fails."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception as exc:  # onnx raises several types for graphs it cannot infer
+        logger.info("shape inference failed: %s", exc)
+        return {}
+    graph = inferred.graph
+    out: dict[str, StaticShape] = {}
+    for value in (*graph.input, *graph.value_info, *graph.output):
+        tensor = value.type.tensor_type
+        if tensor.HasField("shape"):
+            out[value.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else d.dim_param or None
+                for d in tensor.shape.dim
+            )
+    return out

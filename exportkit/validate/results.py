@@ -81,7 +81,7 @@ class Divergence:
 
     kind: DivergenceKind
     trial: str
-    location: Location
+    location: Location | None
     detail: str
     check: OutputCheck | None = None
     onnx_node: str | None = None
@@ -94,6 +94,8 @@ class Divergence:
 
     def describe(self) -> str:
         """The blamed module and line, or that the place is unknown."""
+        if self.location is None:
+            return "an unknown place"
         return self.location.describe()
 
 
