@@ -227,11 +227,14 @@ def _divergences(report: Report) -> str:
             continue
         shown.append(div)
         loc = div.location
-        facts = [
-            ("module", f"<code>{e(loc.module or 'the model itself')}</code> ({e(loc.cls)})"),
-            ("source", f"<code>{e(loc.source)}</code>" if loc.source else "unknown"),
-        ]
-        if loc.code:
+        if loc is None:
+            facts = [("module", "unknown")]
+        else:
+            facts = [
+                ("module", f"<code>{e(loc.module or 'the model itself')}</code> ({e(loc.cls)})"),
+                ("source", f"<code>{e(loc.source)}</code>" if loc.source else "unknown"),
+            ]
+        if loc is not None and loc.code:
             facts.append(("code", f"<code>{e(loc.code)}</code>"))
         facts += [("finding", e(div.detail)), ("case", e(div.trial))]
         if div.onnx_node:
@@ -314,7 +317,7 @@ def render_html(
     summary = summary if summary is not None else report.summary
     div = report.validation.divergence if report.validation is not None else None
     module = None
-    if div is not None and summary is not None:
+    if div is not None and div.location is not None and summary is not None:
         module = summary.find_module(div.location.module, diverging_node(div))
     if picture is None and summary is not None:
         picture = draw_graph(summary, diverging_module=module, diverging_node=diverging_node(div))

@@ -58,13 +58,16 @@ def _cases(result: ValidationResult) -> list[str]:
 
 def _divergence(div: Divergence, which: str) -> list[str]:
     loc = div.location
-    where = f" at {_code(loc.source)}" if loc.source else ""
-    lines = [
-        f"**Where the {which} diverges:** {_code(loc.module or 'the model itself')} "
-        f"({loc.cls}){where}",
-        "",
-    ]
-    if loc.code:
+    if loc is None:
+        lines = [f"**Where the {which} diverges:** unknown", ""]
+    else:
+        where = f" at {_code(loc.source)}" if loc.source else ""
+        lines = [
+            f"**Where the {which} diverges:** {_code(loc.module or 'the model itself')} "
+            f"({loc.cls}){where}",
+            "",
+        ]
+    if loc is not None and loc.code:
         lines += ["```python", loc.code, "```", ""]
     lines.append(f"> {div.detail}")
     facts = [f"case: {div.trial}"]

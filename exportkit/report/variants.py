@@ -132,7 +132,7 @@ def _details(rows: Sequence[VariantResult]) -> list[str]:
                 lines.append(f"{label}: FAIL: {'; '.join(failed[:3])}")
             if r.divergence is not None:
                 d = r.divergence
-                lines.append(f"{label}: first diverges at {d.location.describe()}: {d.detail}")
+                lines.append(f"{label}: first diverges at {d.describe()}: {d.detail}")
             lines.append(f"{label}: not a result; the float file stays the one to ship")
         if r.module_times:
             lines += _times(label, r)
@@ -155,7 +155,7 @@ def variants_reason(rows: Sequence[VariantResult]) -> list[str]:
     for r in rows:
         if r.passed:
             continue
-        where = f", first diverges at {r.divergence.location.describe()}" if r.divergence else ""
+        where = f", first diverges at {r.divergence.describe()}" if r.divergence else ""
         out.append(f"variant {r.name} ({_provider(r.provider)}) fails: {worst_text(r)}{where}")
     return out
 
@@ -172,9 +172,7 @@ def variant_junit_cases(model: str, rows: Sequence[VariantResult]) -> tuple[list
         failures += 1
         body = [f"{r.path}: {r.method}", *r.notes]
         if r.divergence is not None:
-            body.append(
-                f"first diverges at {r.divergence.location.describe()}: {r.divergence.detail}"
-            )
+            body.append(f"first diverges at {r.divergence.describe()}: {r.divergence.detail}")
         msg = quoteattr(worst_text(r))
         cases.append(
             f"{head}><failure message={msg}>{escape(chr(10).join(body))}</failure></testcase>"

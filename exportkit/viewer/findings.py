@@ -38,7 +38,7 @@ def report_findings(report: Report) -> tuple[dict[str, str], dict[str, dict[str,
     )
     node_props: dict[str, dict[str, str]] = {}
     summary = report.summary
-    if divergence is not None and summary is not None:
+    if divergence is not None and divergence.location is not None and summary is not None:
         # Every node of the diverging module: Netron's page marks them (see viewer.focus); not
         # when the module is the model itself, where that would be every node.
         where = summary.find_module(divergence.location.module, divergence.onnx_node)
