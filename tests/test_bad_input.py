@@ -334,10 +334,7 @@ CASES = [
 # Cases that still break the contract, with the part of exportkit that owes the fix. Strict: a
 # fixed case fails here until its line is removed, so the table never hides a regression.
 KNOWN = {
-    "check-empty": "pipeline run_check: an empty .onnx reaches onnxruntime (exit 3)",
     "check-json": "pipeline require_onnx: a .json file raises protobuf's ParseError (traceback)",
-    "check-no-data": "pipeline run_check: missing external data reaches onnxruntime (exit 3)",
-    "check-other-input-name": "run_check: a file with other input names is validated (exit 1)",
     "view-no-data": "viewer: serves a file whose external data is missing (exit 0, a warning)",
     "host-empty": "viewer: --host '' binds every interface and serves (exit 0)",
 }

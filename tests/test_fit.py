@@ -42,7 +42,8 @@ def two_inputs_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["ids:2x5:float32", "scale:2x1x1"], "ids is int64 in the file, float32 given"),
         (["ids:2x5x1:int64", "scale:2x1x1"], "ids has rank 2 in the file, 3 given"),
         (["ids:2x7:int64", "scale:2x1x1"], "ids dim 1 is fixed at 5 in the file, 7 given"),
-        (["a:2x5:int64", "b:2x1x1:int64"], "scale is float32 in the file, int64 given (b 2x1x1"),
+        (["ids:2x5:int64", "b:2x1x1"], "it wants scale; the model takes ids, b"),
+        (["ids:2x5:int64", "scale:2x1x1:int64"], "scale is float32 in the file, int64 given"),
     ],
 )
 def test_a_file_that_does_not_take_the_inputs_is_refused(
@@ -54,9 +55,9 @@ def test_a_file_that_does_not_take_the_inputs_is_refused(
     assert info.value.hint and "ids:batchx5:int64 scale:2x1x1:float32" in info.value.hint
 
 
-def test_inputs_that_fit_pass_by_name_and_by_position(two_inputs_file: Path) -> None:
-    for specs in (["ids:3x5:int64", "scale:2x1x1"], ["a:2x5:int64", "b:2x1x1"]):
-        require_compatible(two_inputs_file, _inputs(specs))
+def test_inputs_that_fit_pass(two_inputs_file: Path) -> None:
+    # Any size on the dynamic batch; the names, ranks, dtypes and fixed sizes of the file.
+    require_compatible(two_inputs_file, _inputs(["ids:3x5:int64", "scale:2x1x1"]))
 
 
 def test_check_with_another_models_file_is_bad_input(

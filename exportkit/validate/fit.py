@@ -1,5 +1,6 @@
-"""Whether an ONNX file takes a model's example inputs: names, ranks, dtypes and fixed sizes,
-read from the file's graph before any work, so a file that belongs to another model is bad
+"""Whether an ONNX file can be run on a model's example inputs: a graph with outputs, its
+external data present, and inputs of the same names, ranks, dtypes and fixed sizes; read from
+the file before any work, so a file that belongs to another model (or is incomplete) is bad
 input (exit 2), not a failure deep inside onnxruntime."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 from exportkit.errors import OnnxFileError
 
 if TYPE_CHECKING:
+    import onnx
+
     from exportkit.inputs import ExampleInputs
 
 __all__ = ["FileInput", "file_inputs", "require_compatible"]
@@ -29,12 +32,12 @@ class FileInput:
         return f"{self.name}:{shape}:{self.dtype}"
 
 
-def file_inputs(path: Path) -> tuple[FileInput, ...]:
-    """The graph inputs the file needs fed (initializers excluded), without loading weights."""
+def file_inputs(model: onnx.ModelProto) -> tuple[FileInput, ...]:
+    """The graph inputs the file needs fed (initializers excluded)."""
     import onnx
     from onnx.helper import tensor_dtype_to_np_dtype
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = model.graph
     weights = {t.name for t in graph.initializer}
     out = []
     for value in graph.input:
@@ -74,15 +77,33 @@ def _mismatch(want: FileInput, name: str, shape: tuple[int, ...], dtype: str) ->
 def require_compatible(path: str | Path, inputs: ExampleInputs) -> None:
     """Refuse, before any work, a file whose inputs cannot take ``inputs``.
 
-    Inputs are matched by name, else by position when the counts agree (a file exported
-    elsewhere, with its own names), as validation feeds them.
+    Inputs are matched by name: a file whose inputs have other names belongs to another
+    model (or to a wrapper of it), and its numbers would be compared position by position
+    against inputs it was never given.
 
     Raises:
-        OnnxFileError: the file wants other inputs (names, count), ranks, dtypes or fixed sizes;
-            the message names the first mismatch and what the file expects.
+        OnnxFileError: the file has no outputs or lacks its external data, or wants other
+            inputs (names), ranks, dtypes or fixed sizes; the message names the first mismatch
+            and what the file expects.
     """
+    import onnx
+
+    from exportkit.onnxfile import data_locations
+
     path = Path(path)
-    wanted = file_inputs(path)
+    model = onnx.load(str(path), load_external_data=False)
+    if not model.graph.output:
+        raise OnnxFileError(
+            f"{path.name} has no graph outputs: it is empty or not a complete model",
+            hint="give the .onnx file an exporter wrote",
+        )
+    missing_data = [loc for loc in data_locations(model) if not (path.parent / loc).is_file()]
+    if missing_data:
+        raise OnnxFileError(
+            f"{path.name} keeps its weights in {missing_data[0]}, which is not beside it",
+            hint=f"copy {missing_data[0]} into {path.parent} with the .onnx file",
+        )
+    wanted = file_inputs(model)
     given = _given(inputs)
     expects = " ".join(w.describe() for w in wanted) or "no inputs"
     hint = (
@@ -91,8 +112,6 @@ def require_compatible(path: str | Path, inputs: ExampleInputs) -> None:
     )
     if all(w.name in given for w in wanted):
         pairs = [(w, w.name) for w in wanted]
-    elif len(wanted) == len(given):
-        pairs = list(zip(wanted, given))
     else:
         missing = ", ".join(w.name for w in wanted if w.name not in given)
         raise OnnxFileError(
