@@ -162,6 +162,13 @@ def _check_variants(options: Options) -> None:
         )
     if not math.isfinite(t.sqnr_db):
         raise UsageError(f"--min-sqnr {t.sqnr_db} must be a finite number of dB", hint="write 20")
+    if options.calibrate is not None:
+        file = options.calibrate.rpartition("=")[2] or options.calibrate
+        if not Path(file).is_file():
+            raise InputSpecError(
+                f"--calibrate {options.calibrate}: no such file",
+                hint="give a .npz with one array per model input (numpy.savez), or NAME=FILE.npy",
+            )
     if options.providers:
         from exportkit.perf import resolve_providers
 

@@ -87,3 +87,18 @@ def test_a_provider_not_installed_is_exit_2_before_any_work(
     assert "error: execution provider 'TensorRT' is not installed; this onnxruntime has:" in err
     assert "CPU" in err and "hint:" in err and "Traceback" not in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_variant_flags_that_cannot_work_are_exit_2_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "m.onnx"
+    for argv, needle in (
+        (["--variant", "int8", "--calibrate", str(tmp_path / "nope.npz")], "no such file"),
+        (["--variant", "bf16"], "invalid choice: 'bf16'"),
+        (["--variant", "int8", "--min-cosine", "1.5"], "--min-cosine 1.5 must be between 0 and 1"),
+    ):
+        assert main(["export", CNN, "-o", str(target), *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "hint:" in err and "Traceback" not in err
+        assert not target.exists()
