@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from exportkit.errors import LoadError, SpecError
 from exportkit.inputs import SuggestedInputs
 from exportkit.inputs.make import spec_of
-from exportkit.loading.quiet import captured
+from exportkit.quiet import captured
 
 if TYPE_CHECKING:
     from torch import nn

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import WeightsError
-from exportkit.loading.quiet import captured
+from exportkit.quiet import captured
 
 if TYPE_CHECKING:
     import torch
