@@ -167,16 +167,16 @@ def export_model(
                     )
                 else:
                     export_torchscript(module, inputs, path, names, opset)
-                    if external:  # it wrote one file per weight; keep one data file
-                        from exportkit.external import consolidate
-
-                        consolidate(path)
-        except Exception as exc:
+        except Exception as exc:  # the exporter's failure, whatever its type; ours stay outside
             attempts.append(failed_attempt(module, inputs, which, start, exc))
             logger.info("%s exporter failed: %s", which, attempts[-1].error)
             for stale in set(path.parent.iterdir()) - before:
                 stale.unlink()
             continue
+        if which == "torchscript" and external:  # one file per weight: keep one data file
+            from exportkit.external import consolidate
+
+            consolidate(path)
         result = _result(path, before, which, attempts, opset, inputs, interface)
         try:
             check_written_opset(_read_interface(path, interface), opset)
