@@ -119,6 +119,25 @@ def test_broken_relative_import_is_a_load_error_naming_the_file(
     assert f"{name}.models.bad" in info.value.message and "nowhere" in info.value.message
 
 
+def test_file_in_a_package_whose_init_fails_still_imports_alone(tmp_path: Path) -> None:
+    name = f"pkg_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "__init__.py").write_text("import not_installed_here  # an optional dependency\n")
+    (folder / "net.py").write_text(
+        "from torch import nn\nclass Net(nn.Linear):\n    def __init__(self):\n"
+        "        super().__init__(2, 2)\n"
+    )
+    loaded = load_model(f"{folder}/net.py:Net")
+    assert isinstance(loaded.module, nn.Linear)
+    note = next(n for n in loaded.notes if n.startswith("import:"))
+    assert "imported alone" in note and "not_installed_here" in note
+    # With relative imports it cannot import alone: the package's own error is the one shown.
+    (folder / "rel.py").write_text("from .net import Net\n")
+    with pytest.raises(LoadError, match="not_installed_here"):
+        load_model(f"{folder}/rel.py:Net")
+
+
 def test_same_package_name_from_another_folder_is_refused(
     package: tuple[Path, str], tmp_path: Path
 ) -> None:

@@ -94,18 +94,35 @@ def _import_in_package(path: Path, root: Path, dotted: str) -> Any:
 
 def _import_file(path: Path, text: str) -> tuple[Any, Path, str | None]:
     """The file's module, the folder its imports resolve from, and a note when it was imported
-    as part of a package."""
+    as part of a package (or had to be imported alone although it lies in one)."""
     if not path.is_file():
         raise SpecError(
             f"model file {str(path)!r} does not exist",
             hint=f"check the path in {text!r}; it is read relative to {Path.cwd()}",
         )
     package = package_of(path)
-    if package is not None:
-        root, dotted = package
-        note = f"import: {path} imported as {dotted}, with {root} put on sys.path while loading"
+    if package is None:
+        return _import_alone(path), path.resolve().parent, None
+    root, dotted = package
+    try:
+        module = _import_in_package(path, root, dotted)
+    except (LoadError, SpecError) as failed:
+        # A package whose __init__ needs what is not installed here (or whose name is taken)
+        # must not refuse a file that imports fine on its own, as it did before packages.
+        try:
+            module = _import_alone(path)
+        except (LoadError, SpecError):
+            raise failed from failed.__cause__
+        note = f"import: {path} imported alone, as importing it as {dotted} failed: {failed}"
         logger.info("%s", note)
-        return _import_in_package(path, root, dotted), root, note
+        return module, path.resolve().parent, note
+    note = f"import: {path} imported as {dotted}, with {root} put on sys.path while loading"
+    logger.info("%s", note)
+    return module, root, note
+
+
+def _import_alone(path: Path) -> Any:
+    """Import a file under its own stem, with its folder on ``sys.path`` (sibling imports)."""
     mod_name = _module_name(path)
     spec = importlib.util.spec_from_file_location(mod_name, path.resolve())
     if spec is None or spec.loader is None:
@@ -121,7 +138,7 @@ def _import_file(path: Path, text: str) -> tuple[Any, Path, str | None]:
                 f"{path} raised while importing: {where(exc)}",
                 hint="fix the error in the model file, or run it with python to see the traceback",
             ) from exc
-    return module, path.resolve().parent, None
+    return module
 
 
 def _import_module(name: str, text: str) -> Any:
