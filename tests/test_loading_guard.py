@@ -321,3 +321,27 @@ def test_weights_file_torch_cannot_read(
     captured = capfd.readouterr()
     error, _ = refusal(captured.err)
     assert code == EXIT_USAGE and "cannot read weights" in error and len(error) < 300
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda d: (d / "m.pt2").mkdir() or [str(d / "m.pt2")], "is a folder"),
+        (lambda d: (d / "m.py").mkdir() or [f"{d / 'm.py'}:Net"], "is a folder"),
+        (lambda d: (d / "m.pt").write_bytes(b"") or [str(d / "m.pt")], "an empty file"),
+        (lambda d: (d / "m.pt2").write_bytes(b"") or [str(d / "m.pt2")], "an empty file"),
+        (lambda d: (d / "w.pt").mkdir() or ["--weights", str(d / "w.pt")], "is a folder"),
+        (lambda d: (d / "w.pt").write_bytes(b"") or ["--weights", str(d / "w.pt")], "is empty"),
+    ],
+    ids=["pt2-folder", "py-folder", "empty-pt", "empty-pt2", "weights-folder", "weights-empty"],
+)
+def test_files_that_are_not_files_are_bad_input(
+    tmp_path: Path, model_file: Path, capfd: pytest.CaptureFixture[str], make: object, says: str
+) -> None:
+    args = make(tmp_path)  # type: ignore[operator]
+    if args[0] == "--weights":
+        args = [f"{model_file}:Net", "--input", "x:2x4", *args]
+    code = main(["export", *args, "-o", str(tmp_path / "out.onnx")])
+    error, _ = refusal(capfd.readouterr().err)
+    assert code == EXIT_USAGE and says in error
+    assert not (tmp_path / "out.onnx").exists()

@@ -67,6 +67,8 @@ def _is_program(module: Any) -> bool:
 
 
 def _exists(path: Path) -> None:
+    if path.is_dir():
+        raise SpecError(f"{path} is a folder, not a model file", hint="name the file inside it")
     if not path.is_file():
         raise SpecError(
             f"model file {str(path)!r} does not exist",

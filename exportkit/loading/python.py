@@ -95,6 +95,10 @@ def _import_in_package(path: Path, root: Path, dotted: str) -> Any:
 def _import_file(path: Path, text: str) -> tuple[Any, Path, str | None]:
     """The file's module, the folder its imports resolve from, and a note when it was imported
     as part of a package (or had to be imported alone although it lies in one)."""
+    if path.is_dir():
+        raise SpecError(
+            f"{path} is a folder, not a Python file", hint="name the .py file inside it"
+        )
     if not path.is_file():
         raise SpecError(
             f"model file {str(path)!r} does not exist",
@@ -162,7 +166,11 @@ def _import_module(name: str, text: str) -> Any:
 def where(exc: BaseException) -> str:
     """``ValueError: bad (model.py:12)``: the error and the deepest frame in user code."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "exportkit" not in Path(f.filename).parts]
+    user = [
+        f
+        for f in frames
+        if "exportkit" not in Path(f.filename).parts and not f.filename.startswith("<frozen")
+    ]
     place = f" ({Path(user[-1].filename).name}:{user[-1].lineno})" if user else ""
     if isinstance(exc, SyntaxError) and exc.filename:
         place = f" ({Path(exc.filename).name}:{exc.lineno})"

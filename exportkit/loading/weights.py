@@ -160,6 +160,15 @@ def load_weights(module: nn.Module, path: str | Path, *, strict: bool = True) ->
         WeightsError: the file is missing or unreadable, holds no state dict, or does not fit.
     """
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(
+            f"weights file {str(path)!r} is a folder", hint="name the file inside it"
+        )
+    if path.is_file() and path.stat().st_size == 0:
+        raise WeightsError(
+            f"weights file {str(path)!r} is empty",
+            hint="it was not written completely; save it again",
+        )
     if not path.is_file():
         raise WeightsError(
             f"weights file {str(path)!r} does not exist", hint="check the --weights path"
