@@ -335,8 +335,6 @@ CASES = [
 # fixed case fails here until its line is removed, so the table never hides a regression.
 KNOWN = {
     "check-json": "pipeline require_onnx: a .json file raises protobuf's ParseError (traceback)",
-    "view-no-data": "viewer: serves a file whose external data is missing (exit 0, a warning)",
-    "host-empty": "viewer: --host '' binds every interface and serves (exit 0)",
 }
 PARAMS = [
     pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN[c.id])])

@@ -280,9 +280,9 @@ def broken_torchscript(tmp_path: Path) -> Path:
     ("make", "says"),
     [
         (pickle_named_pt2, "it is a Python pickle"),
-        (unreadable_pt2, "not a readable torch.export archive"),
-        (broken_export_archive, "not a readable torch.export archive"),
-        (broken_torchscript, "not a readable TorchScript archive"),
+        (unreadable_pt2, "not a torch.export archive"),
+        (broken_export_archive, "not a torch.export archive"),
+        (broken_torchscript, "not a TorchScript archive"),
     ],
 )
 def test_files_torch_cannot_read_give_one_error_and_one_hint(

@@ -408,11 +408,12 @@ def test_outdated_netron_is_a_warning_on_the_handle() -> None:
     assert message and "netron 9.3.3" in message and "pip install -U netron" in message
 
 
-def test_missing_external_data_is_a_warning(external_model: Path, views: list) -> None:
+def test_missing_external_data_is_bad_input(external_model: Path) -> None:
     external_model.with_name("tiny.onnx.data").unlink()
-    handle = serve(external_model)
-    views.append(handle)
-    assert any("tiny.onnx.data" in warning for warning in handle.warnings)
+    with pytest.raises(OnnxFileError, match=r"tiny\.onnx\.data, which is missing") as info:
+        serve(external_model)
+    assert info.value.exit_code == EXIT_USAGE
+    assert info.value.hint is not None and str(external_model.parent) in info.value.hint
 
 
 def raw_status(handle: ViewHandle, path: str, host_header: str) -> int:

@@ -272,7 +272,7 @@ def test_addresses_of_this_machine_pass(host: str) -> None:
     [
         (None, "is not an address of this machine"),
         ("", "empty"),
-        ("   ", "empty"),
+        ("   ", "is empty"),
         ("no-such-host.invalid", "neither an address nor a name"),
         ("999.1.2.3", "neither an address nor a name"),
         ("127.0.0.1:8080", "neither an address nor a name"),

@@ -76,13 +76,14 @@ def _exists(path: Path) -> None:
         )
 
 
-FileKind = Literal["exported", "torchscript", "torch.save", "pickle", "safetensors", "empty"]
+FileKind = Literal["exported", "torchscript", "torch.save", "pickle", "safetensors", "zip", "empty"]
 _KINDS: dict[FileKind, str] = {
     "exported": "a torch.export archive",
     "torchscript": "a TorchScript archive",
     "torch.save": "a torch.save file (a state dict, or pickled Python objects)",
     "pickle": "a Python pickle",
     "safetensors": "a safetensors weights file",
+    "zip": "a zip archive with no torch model in it",
     "empty": "an empty file",
 }
 
@@ -111,11 +112,19 @@ def sniff(path: Path) -> FileKind | None:
         return "torchscript"
     if any(n.endswith("data.pkl") for n in names):
         return "torch.save"
+    if names:
+        return "zip"
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
         return "pickle"
     if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 1 << 30:
         return "safetensors"
     return None
+
+
+_SAVE: dict[FileKind, str] = {
+    "exported": "write one with torch.export.save(torch.export.export(model, args), 'model.pt2')",
+    "torchscript": "write one with torch.jit.save(torch.jit.script(model), 'model.pt')",
+}
 
 
 def _wrong_kind(path: Path, kind: FileKind, expected: FileKind) -> SpecError:
@@ -129,6 +138,8 @@ def _wrong_kind(path: Path, kind: FileKind, expected: FileKind) -> SpecError:
         )
     if kind == "empty":
         return SpecError(what, hint="the file was not written completely; save it again")
+    if kind == "zip":
+        return SpecError(what, hint=_SAVE[expected])
     suffix = ".pt2" if kind == "exported" else ".pt"
     return SpecError(what, hint=f"name it with the {suffix} suffix: {path.with_suffix(suffix)}")
 
@@ -152,7 +163,7 @@ def load_torchscript(path: Path) -> nn.Module:
             scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise SpecError(
-            f"{path} is not a readable TorchScript archive ({kept.reason(exc)})",
+            f"{path} is not a TorchScript archive ({kept.reason(exc)})",
             hint=f"a state dict needs its model: path/to/model.py:Net --weights {path}; "
             "a torch.export archive is read from a .pt2 file",
         ) from None
@@ -183,8 +194,8 @@ def load_exported(path: Path) -> tuple[nn.Module, SuggestedInputs | None]:
             program = torch.export.load(str(path))
     except Exception as exc:
         raise SpecError(
-            f"{path} is not a readable torch.export archive ({kept.reason(exc)})",
-            hint="write one with torch.export.save(torch.export.export(model, args), 'model.pt2')",
+            f"{path} is not a torch.export archive ({kept.reason(exc)})",
+            hint=_SAVE["exported"],
         ) from None
     try:
         inner = program.module()

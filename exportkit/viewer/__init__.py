@@ -89,13 +89,13 @@ def serve(
 
     Returns:
         The running view: ``.url``, ``.stop()``, ``.wait()``, a context manager;
-        ``.warnings`` lists what the user should know (missing external data, failed shape
+        ``.warnings`` lists what the user should know (failed shape
         inference, a Netron too old to draw); ``.annotation`` says what the copy holds.
 
     Raises:
         HostError: ``host`` is not an address of this machine.
-        OnnxFileError: The file does not exist or is not ONNX, or a data file it names leads
-            outside its folder.
+        OnnxFileError: The file does not exist or is not ONNX, or a data file it names is
+            missing or leads outside its folder.
         PortInUseError: ``port`` is taken.
         ViewError: Netron cannot be started (missing package).
     """
@@ -113,6 +113,13 @@ def serve(
                 source, view_dir, model_props=model_props, node_props=node_props
             )
             files, name, annotation = prepared.files, prepared.name, prepared.annotation
+            if annotation.missing_data:
+                missing = ", ".join(annotation.missing_data)
+                # As summary and check: a model without its weights is not the model.
+                raise OnnxFileError(
+                    f"{source.name} keeps its weights in {missing}, which is missing next to it",
+                    hint=f"copy {missing} into {source.parent} beside the .onnx file",
+                )
             # The copy's own node metadata says where it diverges (also for --annotate files).
             script = focus_script(read_node_metadata(prepared.model))
         else:
@@ -131,9 +138,6 @@ def serve(
         shutil.rmtree(view_dir, ignore_errors=True)
         raise
     handle.annotation = annotation
-    if annotation is not None and annotation.missing_data:
-        missing = ", ".join(annotation.missing_data)
-        handle.warnings += (f"{source} names external data that is not there: {missing}",)
     if annotation is not None and annotation.shape_inference_error:
         handle.warnings += (
             "shape inference failed, so intermediate shapes are not shown "

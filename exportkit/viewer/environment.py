@@ -99,7 +99,7 @@ def check_host(host: str) -> None:
     listing = ", ".join(local_addresses())
     hint = f"use an address of this machine: {listing}; or 0.0.0.0 for every interface"
     if not bare:
-        raise HostError("the host to listen on is empty", hint=hint)
+        raise HostError("the host to listen on (--host) is empty", hint=hint)
     family = address_family(bare)
     try:
         resolved = socket.getaddrinfo(bare, None, family, socket.SOCK_STREAM)
