@@ -84,6 +84,11 @@ def local_addresses() -> list[str]:
     return sorted(usable, key=order)
 
 
+def _addresses_hint() -> str:
+    listing = ", ".join(local_addresses())
+    return f"use an address of this machine: {listing}; or 0.0.0.0 for every interface"
+
+
 def check_host(host: str) -> None:
     """Fail unless a server can listen on ``host`` here: an address of this machine, a name
     that resolves to one, or 0.0.0.0 / :: (every interface).
@@ -96,16 +101,15 @@ def check_host(host: str) -> None:
     """
     bare = host.strip()
     bare = bare[1:-1] if bare.startswith("[") and bare.endswith("]") else bare
-    listing = ", ".join(local_addresses())
-    hint = f"use an address of this machine: {listing}; or 0.0.0.0 for every interface"
     if not bare:
-        raise HostError("the host to listen on (--host) is empty", hint=hint)
+        raise HostError("the host to listen on (--host) is empty", hint=_addresses_hint())
     family = address_family(bare)
     try:
         resolved = socket.getaddrinfo(bare, None, family, socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):
         raise HostError(
-            f"host {host!r} is neither an address nor a name this machine resolves", hint=hint
+            f"host {host!r} is neither an address nor a name this machine resolves",
+            hint=_addresses_hint(),
         ) from None
     address = str(resolved[0][4][0])
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -118,7 +122,7 @@ def check_host(host: str) -> None:
                 if exc.errno == errno.EADDRNOTAVAIL
                 else f"cannot be listened on: {exc.strerror or exc}"
             )
-            raise HostError(f"host {shown} {what}", hint=hint) from None
+            raise HostError(f"host {shown} {what}", hint=_addresses_hint()) from None
 
 
 def is_loopback(host: str) -> bool:
