@@ -23,10 +23,13 @@ RIGHT = f"{ROOT}/examples/simple_net.py:SimpleNet"
 FAST = 'exporter="torchscript", simplifier="none", sizes=False'
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], cwd: Path, *, first: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    paths = [str(first)] if first is not None else []
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([*paths, str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -146,3 +149,23 @@ def test_assert_exports_takes_the_options_of_export(tmp_path: Path) -> None:
     assert report.passed and report.export is not None
     assert report.export.exporter == "torchscript"
     assert 'id="verdict">PASS<' in (tmp_path / "r.html").read_text()
+
+
+def test_the_pytest11_entry_point_of_pyproject_loads_the_plugin(tmp_path: Path) -> None:
+    """pyproject's entry point, as an installed distribution declares it, registers the plugin
+    with no ``-p``: pytest then knows ``--exportkit-report`` and the fixture."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    entry_points = project["entry-points"]["pytest11"]
+    assert entry_points == {"exportkit.pytest_plugin": "exportkit.pytest_plugin"}
+    dist = tmp_path / "exportkit_probe-0.dist-info"  # an installed distribution, as pip writes it
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: exportkit-probe\nVersion: 0\n")
+    lines = [f"{name} = {target}" for name, target in entry_points.items()]
+    (dist / "entry_points.txt").write_text("\n".join(["[pytest11]", *lines, ""]))
+    (tmp_path / "test_probe.py").write_text("def test_probe(assert_exports):\n    pass\n")
+    # Without -p: the option parses and the fixture exists only if the entry point loaded it.
+    args = ["-p", "no:cacheprovider", "-q", "--exportkit-report", "kept", "test_probe.py"]
+    done = _run([sys.executable, "-m", "pytest", *args], tmp_path, first=tmp_path)
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
