@@ -172,6 +172,7 @@ def _report(stages: Stages, prep: _Prepared, **found: Any) -> Report:
         versions=tool_versions(),
         input_source=prep.example.source,
         input_lines=tuple(prep.example.describe()),
+        torch_params=sum(p.numel() for p in prep.loaded.module.parameters()),
         **found,
     )
 

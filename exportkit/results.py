@@ -101,6 +101,8 @@ class Report:
     baseline_path: str | None = None
     # with --json: contract, op counts and outputs on seeded inputs, for a later --baseline
     fingerprint: Fingerprint | None = None
+    # sum(p.numel() for p in model.parameters()): compared with the file's count in the report
+    torch_params: int | None = None
 
     @property
     def passed(self) -> bool:

@@ -141,3 +141,23 @@ def test_export_cli_holds_a_release_to_its_baseline(
     assert main(wider) == 1
     out = capsys.readouterr().out
     assert "FAIL  contract: output logits dim 1: 10 -> 5" in out or "FAIL  contract" in out
+
+
+def test_report_shows_pytorch_params_and_why_the_file_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fresh GroupNorms: every weight all ones. The TorchScript exporter stores one tensor for
+    the three norms; the module rows count it in each, marked shared, and the report says why
+    the file's total (2,106) is below PyTorch's (2,114)."""
+    from exportkit.cli import main
+
+    out = tmp_path / "blocks.onnx"
+    args = ["export", MODEL, "--input", "x:2x3x16x16", "--exporter", "torchscript",
+            "--simplifier", "none", "--no-sizes", "-o", str(out), "--kwargs", '{"depth": 3}']  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    torch_count = sum(p.numel() for p in make(depth=3).parameters())
+    assert f"params    PyTorch {torch_count:,}, the file 2,106: " in text
+    assert "the file stores a tensor read by several modules once" in text
+    norm_rows = [line for line in text.splitlines() if line.strip().startswith("norm ")]
+    assert len(norm_rows) == 3 and all("24 (16 shared)" in row for row in norm_rows)

@@ -197,6 +197,24 @@ def render_parity(parity: Parity) -> list[str]:
     ]
 
 
+def _params_note(report: Report) -> list[str]:
+    """The file's parameter count next to PyTorch's, and why they differ."""
+    file_params = getattr(report.summary, "params", None)
+    if report.torch_params is None or file_params is None or file_params == report.torch_params:
+        return []
+    shared = getattr(report.summary, "shared_params", 0)
+    why = []
+    if shared:
+        why.append(f"the file stores a tensor read by several modules once ({shared:,} elements "
+                   "counted again per module: tied weights, or identical tensors such as fresh "
+                   "norm weights the exporter deduplicated)")  # fmt: skip
+    if file_params + shared != report.torch_params:
+        why.append("the exporter folded, added or copied constants (e.g. BatchNorm into Conv, "
+                   "GroupNorm's scale and bias, a transposed tied weight)")  # fmt: skip
+    return [f"params    PyTorch {report.torch_params:,}, the file {file_params:,}: "
+            + "; ".join(why)]  # fmt: skip
+
+
 def render_text(report: Report, *, summary: str | None = None) -> str:
     """The report for a terminal: inputs, export, simplification, validation, summary, verdict."""
     lines = [f"model     {report.model}"]
@@ -231,6 +249,7 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             lines += [f"          {line}" for line in render_comparison(comparison).splitlines()]
     if summary:
         lines += ["", summary.rstrip()]
+    lines += _params_note(report)
     if report.validation is not None:
         lines += ["", render_validation(report.validation)]
     if report.parity is not None:
