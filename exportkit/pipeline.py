@@ -314,18 +314,8 @@ def run_check(
 
 
 def require_onnx(path: Path) -> onnx.ModelProto:
-    """Fail early, as a usage error, on a missing file or one that is not ONNX."""
-    import onnx
-    from google.protobuf.message import DecodeError
+    """Fail early, as a usage error, on a file that is not whole ONNX (the summary's reader:
+    missing, a folder, empty, text, truncated, external data missing)."""
+    from exportkit.summary.graph import load_model
 
-    from exportkit.errors import OnnxFileError
-
-    if not path.is_file():
-        raise OnnxFileError(f"ONNX file {str(path)!r} does not exist", hint="check the path")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError) as exc:
-        raise OnnxFileError(
-            f"{path} is not an ONNX model ({type(exc).__name__})",
-            hint="give a .onnx file written by an ONNX exporter",
-        ) from None
+    return load_model(path, infer=False).model
