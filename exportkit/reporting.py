@@ -34,7 +34,8 @@ STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 def write_reports(report: Report, options: Options) -> None:
     """The report files ``options`` asks for, and ``--annotate``'s findings in the model."""
-    from exportkit.report.pipeline import render_json, render_junit
+    from exportkit.report.junit import render_junit
+    from exportkit.report.pipeline import render_json
 
     if options.json is not None:
         write_atomic(options.json, render_json(report), parents=True)
@@ -111,7 +112,7 @@ def failure_reports(model: object, options: Options) -> Iterator[None]:
         yield
     except ExportkitError as exc:
         if options.junit is not None and not isinstance(exc, UsageError):
-            from exportkit.report.pipeline import render_junit_error
+            from exportkit.report.junit import render_junit_error
 
             with contextlib.suppress(ExportkitError):
                 write_atomic(options.junit, render_junit_error(str(model), exc), parents=True)

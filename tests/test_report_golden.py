@@ -26,7 +26,8 @@ from exportkit import (
 )
 from exportkit.diagnose import Location
 from exportkit.export import ExportAttempt, FrozenDim
-from exportkit.report.pipeline import render_json, render_junit, render_text
+from exportkit.report.junit import render_junit
+from exportkit.report.pipeline import render_json, render_text
 from exportkit.validate import OutputCheck, RunFailure, Trial
 
 OUT = Path("out/net.onnx")
