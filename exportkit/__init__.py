@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from exportkit import display as _display
 from exportkit.errors import ExportkitError
 from exportkit.export import ExportResult
 from exportkit.inputs import DynamicSpec, ExampleInputs, InputSpec
@@ -62,6 +63,22 @@ __all__ = [
     "summarize",
     "view",
 ]
+
+
+def _report_html(report: Report) -> str:
+    from exportkit.report.html import render_html
+
+    return render_html(report)
+
+
+def _summary_html(summary: GraphSummary) -> str:
+    from exportkit.report.summary import render_html
+
+    return render_html(summary)
+
+
+_display.register_html("exportkit.results.Report", _report_html)
+_display.register_html("exportkit.summary.results.GraphSummary", _summary_html)
 
 
 def __getattr__(name: str) -> object:

@@ -104,6 +104,12 @@ class Report:
     # sum(p.numel() for p in model.parameters()): compared with the file's count in the report
     torch_params: int | None = None
 
+    def _repr_html_(self) -> str:
+        """The HTML report, in a notebook (the renderer is registered by the front door)."""
+        from exportkit.display import html
+
+        return html(self)
+
     @property
     def passed(self) -> bool:
         """Every check passed: the final file matches PyTorch, no dynamic dim came out fixed,

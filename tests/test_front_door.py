@@ -258,3 +258,13 @@ def test_working_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path: Pa
     live.mkdir()
     exportkit.export(SIMPLE, ["x:2x10"], tmp_path / "m.onnx", sizes=False)
     assert not stale.exists() and live.exists()
+
+
+def test_results_render_in_a_notebook(tmp_path: Path) -> None:
+    """_repr_html_ on the results, with the renderers registered by the front door."""
+    report = exportkit.export(SIMPLE, ["x:2x10"], tmp_path / "m.onnx", sizes=False)
+    page = report._repr_html_()
+    assert page.startswith("<!DOCTYPE html>") or page.lstrip().startswith("<")
+    assert "SimpleNet" in page and "PASS" in page
+    table = exportkit.summarize(tmp_path / "m.onnx")._repr_html_()
+    assert "<table>" in table and "fc1" in table and "Gemm" in table

@@ -22,7 +22,7 @@ MAX_LINES = 400
 #: other (simplify and summary are separate stages). A new module or package gets a line here,
 #: in the layer that says what it may use.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "versions"),
+    ("errors", "versions", "display"),
     ("onnxfile", "opsets", "outputs", "quiet"),
     ("hierarchy", "external", "inputs", "workspace"),
     ("diagnose", "loading", "perf"),

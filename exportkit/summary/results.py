@@ -164,3 +164,9 @@ class GraphSummary:
         return tuple(
             n for n in self.nodes if not path or n.module == path or n.module.startswith(prefix)
         )
+
+    def _repr_html_(self) -> str:
+        """The summary table as HTML, in a notebook (the renderer is registered by the front door)."""
+        from exportkit.display import html
+
+        return html(self)
