@@ -1,11 +1,11 @@
 """Structure diff speed: ``exportkit.diff(a, b, numbers=False, weights=False)`` against loading
 both files with ``onnx.load(path, load_external_data=False)``.
 
-Two transformer stacks of about 10k nodes (summary_bench's generator, weights as external data),
-the second with one more layer. Goal: the diff within 2x the two bare loads. Also weights
+Two transformer stacks of about 10k nodes (summary_bench's generator, weights as external data,
+or inside the files with ``--inline``), the second with one more layer. Goal: the diff within 2x the two bare loads. Also weights
 compared (reads the external data) for scale, and the time per node across sizes (linear).
 
-    python benchmarks/diff_bench.py [--sizes 1000,10000,30000]
+    python benchmarks/diff_bench.py [--sizes 1000,10000,30000] [--inline]
 """
 
 from __future__ import annotations
@@ -40,9 +40,12 @@ def _median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _write(layers: int, path: Path) -> int:
+def _write(layers: int, path: Path, inline: bool) -> int:
     model = transformer(layers)
-    onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data")
+    if inline:
+        onnx.save(model, str(path))
+    else:
+        onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data")
     return len(model.graph.node)
 
 
@@ -54,6 +57,11 @@ def _loads(a: Path, b: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,30000")
+    parser.add_argument(
+        "--inline",
+        action="store_true",
+        help="weights inside the .onnx files (onnx.load parses them)",
+    )
     args = parser.parse_args()
     print("CPU seconds, median; loads = onnx.load(A) + onnx.load(B) without external data;")
     print("diff = diff(A, B, numbers=False, weights=False) + render_json (goal: <= 2x loads)")
@@ -63,7 +71,7 @@ def main() -> int:
         for target in (int(s) for s in args.sizes.split(",")):
             layers = max(1, target // NODES_PER_LAYER)
             a, b = Path(tmp) / f"a{target}.onnx", Path(tmp) / f"b{target}.onnx"
-            count = _write(layers, a) + _write(layers + 1, b)
+            count = _write(layers, a, args.inline) + _write(layers + 1, b, args.inline)
             repeat = 5 if count <= 25_000 else 3
             result = diff(a, b, numbers=False, weights=False)  # warm imports and file cache
             loads = _median_time(lambda a=a, b=b: _loads(a, b), repeat)
