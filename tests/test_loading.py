@@ -273,3 +273,16 @@ def test_archive_and_hf_spec_forms(hf_folders: dict[str, Path]) -> None:
     with pytest.raises(SpecError) as info:
         ModelSpec.parse("models/net.py")
     assert info.value.hint == "add the class or function to use: models/net.py:ClassName"
+
+
+def test_a_spec_builds_the_same_weights_on_every_load_in_one_process() -> None:
+    """mlp.py builds a model at import time: only the first load imports it, yet both loads must
+    give the weights `--seed` promises (export then check in one process compare the same model)."""
+    import torch
+
+    from exportkit.loading import load_model
+
+    spec = str(Path(__file__).parent / "models" / "mlp.py") + ":Net"
+    first = load_model(spec, seed=0).module
+    second = load_model(spec, seed=0).module
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))

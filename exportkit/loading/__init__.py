@@ -92,7 +92,7 @@ def load_model(
         if parsed.kind in ("file", "module"):
             from exportkit.loading.python import load_python
 
-            module, namespace, imported = load_python(parsed, extra)
+            module, namespace, imported = load_python(parsed, extra, seed=seed)
             notes += imported
         elif parsed.kind == "hf":
             from exportkit.loading.hf import load_hf

@@ -269,13 +269,17 @@ def _missing_params(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
 
 
 def load_python(
-    spec: ModelSpec, kwargs: Mapping[str, Any]
+    spec: ModelSpec, kwargs: Mapping[str, Any], *, seed: int | None = None
 ) -> tuple[nn.Module, Any, tuple[str, ...]]:
     """Import the file or module a spec names and build the model.
 
     A file inside a package (``src/pkg/models/net.py`` beside ``src/pkg/__init__.py``) is
     imported as ``pkg.models.net``, so its relative imports work; a standalone file under its
     own stem, with its folder on ``sys.path`` while it loads (sibling imports).
+
+    ``seed`` seeds the model's construction, after the import: a file that builds a model at
+    import time draws random numbers only on its first import, so seeding before the import would
+    give the same spec other weights in a second load in one process (export, then check).
 
     Returns:
         The model, the namespace it came from, and notes for the report (what was put on the
@@ -301,6 +305,10 @@ def load_python(
             f"{spec.target} has no attribute {spec.name!r}; it defines: {listing}", hint=hint
         )
     obj = getattr(namespace, spec.name)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)  # inside the loader's fork_rng: global state is restored
     with _importable(folder):
         module = _build(obj, spec, kwargs)
     if not isinstance(module, nn.Module):
