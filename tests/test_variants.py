@@ -3,6 +3,7 @@ calibrated, onnxruntime's optimized graph; each checked here by our own onnxrunt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def test_latency_and_size_for_every_row(cnn: tuple) -> None:
 
 def test_profile_and_view_target_through_the_public_api(tmp_path: Path) -> None:
     import exportkit
+    from exportkit.report.pipeline import render_json
     from exportkit.report.summary import render_summary
     from exportkit.report.variants import summary_times
     from exportkit.viewer.findings import view_target
@@ -146,6 +148,11 @@ def test_profile_and_view_target_through_the_public_api(tmp_path: Path) -> None:
     assert any(
         line.lstrip().startswith("classifier") and "ms" in line for line in table.splitlines()
     )
+    # and in the JSON, on the summary's modules
+    doc = json.loads(render_json(report))
+    modules = {m["path"]: m for m in doc["summary"]["modules"]}
+    assert modules["classifier"]["time_ms"] == pytest.approx(times["classifier"].time_ms)
+    assert modules["classifier"]["eager_ms"] == pytest.approx(times["classifier"].eager_ms)
     # view --variant fp16 serves the fp16 file, with the variant's own findings.
     target = view_target(report)
     assert target is not None

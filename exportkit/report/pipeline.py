@@ -6,7 +6,7 @@ import json
 import math
 import shlex
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exportkit.report.jsondoc import to_jsonable
 
@@ -25,6 +25,7 @@ __all__ = [
 def render_json(report: Report) -> str:
     """The whole report as JSON; ``schema_version`` comes first."""
     data = to_jsonable(report)
+    _module_times(data, report)
     unproven = list(report.validation.unproven) if report.validation is not None else []
     data = {
         "schema_version": data.pop("schema_version"),
@@ -33,6 +34,19 @@ def render_json(report: Report) -> str:
         **data,
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+def _module_times(data: dict[str, Any], report: Report) -> None:
+    """``--profile``: each summary module gains ``time_ms`` (onnxruntime) and ``eager_ms``."""
+    from exportkit.report.variants import summary_times
+
+    times = summary_times(report.variants)
+    summary = data.get("summary")
+    if not times or not isinstance(summary, dict):
+        return
+    for module in summary.get("modules", ()):
+        if module.get("path") in times:
+            module["time_ms"], module["eager_ms"] = times[module["path"]]
 
 
 def _shape(shape: tuple[int, ...], dynamic: Mapping[int, str]) -> str:
