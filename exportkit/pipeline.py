@@ -220,7 +220,11 @@ def run_export(
         exported, raw_check = export_validated(stages, export, validated, options.exporter)
         choice = _simplify(stages, validated, exported, raw_check, work, options)
         simp, final = choice.simplify, choice.final
+        chosen = simp.path if simp is not None and simp.kept else exported.path
+        # Judged before the file moves in: the baseline may be the very file at the target.
+        baseline = _baseline(stages, chosen, options)
         passed = final.passed and not exported.frozen_dims
+        passed = passed and all(rule.passed for rule in baseline.get("baseline", ()))
         if simp is not None and simp.kept:
             files = install(simp.files, target, passed=passed)
             simp, exported = replace(simp, path=files[0], files=files), replace(exported, files=())
@@ -244,7 +248,8 @@ def run_export(
         parity=choice.parity,
         summary=summary,
         variants=variants,
-        **_baseline(stages, files[0], options),
+        **_fingerprint(files[0], options),
+        **baseline,
     )
 
 
@@ -255,13 +260,18 @@ def _summarize(stages: Stages, path: Path, dims: Mapping[str, int]) -> Any:
         return summarize(path, dims=dims)  # MACs counted at the example sizes
 
 
+def _fingerprint(path: Path, options: Options) -> dict[str, Any]:
+    """--json: the fingerprint a later run's --baseline needs (contract, ops, output statistics)."""
+    from exportkit.diff.baseline import fingerprint
+
+    return {"fingerprint": fingerprint(path, seed=options.seed)} if options.json else {}
+
+
 def _baseline(stages: Stages, path: Path, options: Options) -> dict[str, Any]:
-    """--baseline: each rule against the earlier file; --json: the fingerprint a later run needs."""
-    from exportkit.diff.baseline import check_baseline, fingerprint
+    """--baseline: each rule of the file at ``path`` against the earlier file or report."""
+    from exportkit.diff.baseline import check_baseline
 
     found: dict[str, Any] = {}
-    if options.json is not None:
-        found["fingerprint"] = fingerprint(path, seed=options.seed)
     if options.baseline is not None:
         tol = options.tolerances
         with stages.run("baseline"):
@@ -309,6 +319,7 @@ def run_check(
         validation_raw=None,
         summary=None,
         variants=variants,
+        **_fingerprint(path, options),
         **_baseline(stages, path, options),
     )
 

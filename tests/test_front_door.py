@@ -268,3 +268,21 @@ def test_results_render_in_a_notebook(tmp_path: Path) -> None:
     assert "SimpleNet" in page and "PASS" in page
     table = exportkit.summarize(tmp_path / "m.onnx")._repr_html_()
     assert "<table>" in table and "fc1" in table and "Gemm" in table
+
+
+def test_a_baseline_at_the_target_is_judged_before_the_new_file_replaces_it(
+    tmp_path: Path,
+) -> None:
+    """CI's usual call: `export ... -o model.onnx --baseline model.onnx`. The new file must be
+    compared with the old one, not with itself, and a regression must leave the old file."""
+    out = tmp_path / "model.onnx"
+    exportkit.export(SIMPLE, ["x:2x10"], out, sizes=False, exporter="torchscript")
+    before = out.read_bytes()
+    # the same model exported with another exporter: other op types, a new opset
+    report = exportkit.export(
+        SIMPLE, ["x:2x10"], out, sizes=False, exporter="dynamo", baseline=str(out), max_opset=18
+    )
+    broken = [rule.rule for rule in report.baseline if not rule.passed]
+    assert broken and not report.passed
+    assert out.read_bytes() == before
+    assert report.output == tmp_path / "model.failed.onnx"
