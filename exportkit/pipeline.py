@@ -55,14 +55,22 @@ class _Prepared:
 
 
 def _prepare(
-    stages: Stages, model: str | nn.Module | LoadedModel, inputs: InputsArg, options: Options
+    stages: Stages,
+    model: str | nn.Module | LoadedModel,
+    inputs: InputsArg,
+    options: Options,
+    *,
+    onnx_file: Path | None = None,
 ) -> _Prepared:
-    """load -> inputs: the eager model, its example inputs, its outputs, the validation cases."""
+    """load -> inputs: the eager model, its example inputs, its outputs, the validation cases;
+    a given ``onnx_file`` must take those inputs before the model runs on them."""
     with stages.run("load") as detail:
         loaded = load(model, options)
         detail.append(loaded.name)
     with stages.run("inputs") as detail:
         example = example_inputs(loaded, inputs, options)
+        if onnx_file is not None:
+            require_compatible(onnx_file, example)
         reference = run_model(loaded.module, example)
         detail.append(", ".join(example.describe()))
     cases = make_cases(loaded.module, example, sizes=options.sizes, reference=reference)
@@ -302,8 +310,7 @@ def run_check(
     path = Path(path)
     outputs = [o.name for o in require_onnx(path).graph.output]
     stages = Stages(progress)
-    prep = _prepare(stages, model, inputs, options)
-    require_compatible(path, prep.example)
+    prep = _prepare(stages, model, inputs, options, onnx_file=path)
     require_output_names(options.tolerances, outputs)
     variants = check_variant(stages, prep.loaded.module, path, prep.cases, options)
     check = None if variants else _validator(stages, prep, options)("validate", path)
