@@ -24,7 +24,13 @@ from exportkit.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 MLP = str(ROOT / "tests" / "models" / "mlp.py") + ":Net"
 GOOD = b"the earlier good model\n"
-FAST = ("--exporter", "torchscript", "--no-sizes")  # the cheapest run that has every stage
+FAST = (
+    "--exporter",
+    "torchscript",
+    "--simplifier",
+    "onnxslim",
+    "--no-sizes",
+)  # cheapest, all stages
 
 
 def _export_killed_after(stage: str, target: Path) -> None:
@@ -78,7 +84,7 @@ def test_a_killed_run_keeps_the_target_and_the_next_run_clears_its_leftovers(
         assert len(now) == 1 and now[0].startswith(".exportkit-") and now[0] not in left, now
         left += now
 
-    assert main(["export", MLP, "--input", "x:2x4", "-o", str(target), "--no-sizes"]) == 0
+    assert main(["export", MLP, "--input", "x:2x4", *FAST, "-o", str(target)]) == 0
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
     assert target.read_bytes() != GOOD  # the run that passed replaced it
