@@ -334,7 +334,9 @@ def _localize(
             found = _divergence(model, path, case, at_export, tolerances)
             if found is not None and found.kind != "unknown":
                 return found
-            unknown = unknown or found
+            if found is not None:  # the other cases run the same graph through the same map
+                unknown = found
+                break
     for trial in failed:
         case = by_label.get(trial.label)
         failure = trial.failure
