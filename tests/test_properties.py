@@ -181,3 +181,46 @@ def test_the_fuzzed_models_summarize_when_intact(fuzz_file: Path) -> None:
         fuzz_file.write_bytes(data)
         summary = summarize(fuzz_file)
         assert summary.nodes and not summary.warnings
+
+
+OPTION_TEXT = st.text(max_size=30) | _pieces(
+    "batch", "seq", "logits", "=", "1", "0", "-1", "1e-3", "nan", "inf", "1e400", "x", " ", "٣",
+    "²", ",", "name", "params", "macs",
+)  # fmt: skip
+
+
+@PARSER
+@given(st.lists(OPTION_TEXT, max_size=3), st.lists(OPTION_TEXT, max_size=3))
+def test_tolerances_parse_or_refuse_cleanly(atol: list[str], rtol: list[str]) -> None:
+    """As the CLI reads them: parsed, then checked by Options (an infinite tolerance is refused
+    there, a check that cannot fail)."""
+    from exportkit import Options
+    from exportkit.errors import UsageError
+    from exportkit.validate import Tolerances
+
+    try:
+        tol = Options(tolerances=Tolerances.parse(atol, rtol)).tolerances
+    except UsageError as exc:
+        assert exc.message and exc.hint
+        return
+    values = [tol.atol, tol.rtol, *tol.per_output_atol.values(), *tol.per_output_rtol.values()]
+    assert all(v is None or (math.isfinite(v) and v >= 0) for v in values)
+
+
+@PARSER
+@given(st.lists(OPTION_TEXT, max_size=3), OPTION_TEXT)
+def test_summary_dims_and_columns_parse_or_refuse_cleanly(dims: list[str], columns: str) -> None:
+    from exportkit.errors import UsageError
+    from exportkit.report.summary import parse_columns
+    from exportkit.summary import parse_dims
+
+    try:
+        bound = parse_dims(dims)
+    except UsageError as exc:
+        assert exc.message and exc.hint
+    else:
+        assert all(name and isinstance(v, int) and v >= 1 for name, v in bound.items())
+    try:
+        assert parse_columns(columns)
+    except UsageError as exc:
+        assert exc.message and exc.hint
