@@ -82,3 +82,18 @@ def test_strict_makes_an_unproven_output_fail(
     assert report["passed"] is False and report["unproven"] == ["output"]
     assert report["validation"]["strict"] is True
     assert 'failures="1"' in junit.read_text()
+
+
+def test_a_check_that_failed_is_not_unproven() -> None:
+    import numpy as np
+
+    from exportkit.validate.compare import Tolerances, compare_arrays
+
+    zeros = np.zeros((2, 3), dtype=np.float32)
+    wrong = compare_arrays("head", zeros, np.ones((2, 3), dtype=np.float32), Tolerances())
+    assert not wrong.passed and wrong.constant and not wrong.unproven
+    same = compare_arrays("head", zeros, zeros.copy(), Tolerances())
+    assert same.passed and same.unproven
+    tiny = np.full((2, 3), 1e-6, dtype=np.float32) * np.arange(1, 7, dtype=np.float32).reshape(2, 3)
+    off = compare_arrays("head", tiny, tiny + 1e-3, Tolerances())
+    assert not off.passed and not off.unproven
