@@ -55,9 +55,18 @@ def _parse_list(text: str) -> list[str] | None:
 
 
 def _qualify(parent: str, part: str) -> str:
-    """TorchScript names mix ``layer1.0`` (already qualified) and ``conv1`` (relative)."""
+    """TorchScript names mix ``layer1.0`` (already qualified) and ``conv1`` (relative).
+
+    Qualified parts are relative to the module being exported: under a wrapper
+    (``/model/blocks/blocks.0``) ``blocks.0`` extends ``blocks``, the end of ``model.blocks``.
+    """
     if not parent or part.startswith(parent + "."):
         return part
+    if "." in part:
+        atoms = parent.split(".")
+        for i in range(1, len(atoms)):
+            if part.startswith(".".join(atoms[i:]) + "."):
+                return ".".join([*atoms[:i], part])
     return f"{parent}.{part}"
 
 

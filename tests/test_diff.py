@@ -273,3 +273,18 @@ def test_public_verb_survives_the_stage_import(base: Path) -> None:
     assert "diff" in exportkit.__all__ and "DiffResult" in exportkit.__all__
     result = exportkit.diff(base, base, numbers=False)
     assert isinstance(result, exportkit.DiffResult) and result.equivalent
+
+
+def test_exportkit_wrapper_and_a_plain_export_match_by_module(base: Path, tmp_path: Path) -> None:
+    """exportkit's TorchScript path calls the model as ``model`` (``/model/blocks/blocks.0``);
+    a plain export has ``/blocks/blocks.0``: the same modules, the same weights."""
+    import exportkit
+
+    wrapped = tmp_path / "wrapped.onnx"
+    exportkit.export(make(), ["x:2x3x16x16"], wrapped, exporter="torchscript",
+                     simplifier="none", sizes=False, dynamic=["batch"])  # fmt: skip
+    result = diff(base, wrapped)
+    assert result.structure.same, [m.path for m in result.structure.changed]
+    assert {m.path for m in result.structure.modules} >= {"blocks.0.conv", "blocks.1.norm"}
+    assert result.weights is not None and result.weights.same
+    assert result.numbers is not None and result.numbers.passed

@@ -63,6 +63,39 @@ def read(path: str | os.PathLike[str]) -> GraphSummary:
             gc.enable()
 
 
+def _unwrap(side: GraphSummary, other: GraphSummary) -> GraphSummary:
+    """``side`` re-rooted at its only top-level module when that module is a wrapper the other
+    file lacks (exportkit's TorchScript path calls the model as ``model``: ``model.fc`` there is
+    ``fc`` in a dynamo file), so modules and weights match by path."""
+    root = side.modules[0] if side.modules else None
+    if root is None or len(root.children) != 1:
+        return side
+    wrapper = root.children[0]
+    known = {m.path for m in other.modules}
+    prefix = wrapper + "."
+    inner = {m.path[len(prefix) :] for m in side.modules if m.path.startswith(prefix)}
+    if wrapper in known or not inner & known:
+        return side
+
+    def strip(path: str | None) -> str | None:
+        if path is None or path == "" or path == wrapper:
+            return "" if path is not None else None
+        return path[len(prefix) :] if path.startswith(prefix) else path
+
+    mods = {m.path: m for m in side.modules}
+    inside = mods[wrapper]
+    modules = [replace(root, class_name=inside.class_name or root.class_name,
+                       children=inside.children, nodes=tuple(sorted(root.nodes + inside.nodes)))]  # fmt: skip
+    modules[0] = replace(modules[0], children=tuple(strip(c) or "" for c in inside.children))
+    for m in side.modules:
+        if m.path not in ("", wrapper):
+            modules.append(replace(m, path=strip(m.path) or "", parent=strip(m.parent),
+                                   depth=m.depth - 1,
+                                   children=tuple(strip(c) or "" for c in m.children)))  # fmt: skip
+    nodes = tuple(replace(n, module=strip(n.module) or "") for n in side.nodes)
+    return replace(side, modules=tuple(modules), nodes=nodes)
+
+
 def diff(
     a: str | os.PathLike[str],
     b: str | os.PathLike[str],
@@ -98,6 +131,7 @@ def diff(
     """
     specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
     sa, sb = read(a), read(b)
+    sa, sb = _unwrap(sa, sb), _unwrap(sb, sa)
     contract = compare_contract(sa, sb)
     structure = compare_structure(sa, sb)
     weights_diff = None

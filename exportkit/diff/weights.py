@@ -227,5 +227,7 @@ def _changed_modules(
             out.append(path)
 
     visit("")
+    if out == [""]:
+        return ("",)  # every weight changed
     extra = sorted(m for m in own if m not in children and m not in out)  # only in B
     return tuple(out + extra)
