@@ -107,10 +107,10 @@ def test_html_report_of_a_right_export(right: Report) -> None:
 def test_summary_module_maps_torchscript_names_to_the_pytorch_module(wrong: Report) -> None:
     summary = wrong.summary
     node = "/model/blocks/blocks.2/branch/Mul"
-    assert summary.find_module("blocks.2.branch", node) == "model.blocks.blocks.2.branch"
+    assert summary.find_module("blocks.2.branch", node) == "model.blocks.2.branch"
     assert summary.find_module("", node) == ""
     assert summary.find_module("blocks.2.branch") is None  # no such path without the node
-    names = [n.name for n in summary.nodes_under("model.blocks.blocks.2.branch")]
+    names = [n.name for n in summary.nodes_under("model.blocks.2.branch")]
     assert sorted(names) == [
         "/model/blocks/blocks.2/branch/Constant",
         "/model/blocks/blocks.2/branch/Mul",

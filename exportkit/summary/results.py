@@ -142,8 +142,8 @@ class GraphSummary:
     def find_module(self, module: str, node: str | None = None) -> str | None:
         """This summary's path for the PyTorch module ``module``, found through its node ``node``.
 
-        With the dynamo exporter's metadata the paths are the same. TorchScript node names give
-        paths such as ``model.blocks.blocks.2.branch`` for ``blocks.2.branch``: the module is
+        With the dynamo exporter's metadata the paths are the same. TorchScript node names of a
+        wrapped model give paths such as ``model.blocks.2.branch`` for ``blocks.2.branch``: the module is
         then the nearest module enclosing ``node`` whose last name is the same.
         """
         paths = {m.path for m in self.modules}
