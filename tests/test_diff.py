@@ -73,7 +73,7 @@ def test_retrained_block_is_named_and_no_other(base: Path, tmp_path: Path) -> No
     assert not result.equivalent
     text = render_table(result)
     assert "changed in: blocks.1\n" in text
-    assert "First differs:blocks.1" in text
+    assert "First diff:   blocks.1" in text
 
 
 def test_one_more_block_is_an_added_module(base: Path, tmp_path: Path) -> None:
@@ -288,3 +288,34 @@ def test_exportkit_wrapper_and_a_plain_export_match_by_module(base: Path, tmp_pa
     assert {m.path for m in result.structure.modules} >= {"blocks.0.conv", "blocks.1.norm"}
     assert result.weights is not None and result.weights.same
     assert result.numbers is not None and result.numbers.passed
+
+
+@pytest.mark.slow  # two dynamo exports of a UNet
+def test_unet_dynamo_retrained_block_and_torchscript(tmp_path: Path) -> None:
+    from tests.models.convnets import UNet
+
+    def unet() -> UNet:
+        torch.manual_seed(0)
+        return UNet().eval()
+
+    x = (torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)),)
+
+    def export(model: UNet, path: Path, use_dynamo: bool) -> Path:
+        torch.onnx.export(model, x, str(path), dynamo=use_dynamo, input_names=["x"],
+                          **({"verbose": False, "external_data": False} if use_dynamo else {}))  # fmt: skip
+        return path
+
+    a = export(unet(), tmp_path / "a.onnx", True)
+    retrained = unet()
+    with torch.no_grad():
+        for p in retrained.dec2.parameters():
+            p.mul_(1.1)
+    b = export(retrained, tmp_path / "b.onnx", True)
+    result = diff(a, b)
+    assert result.structure.same and result.contract.same
+    assert result.weights is not None and result.weights.changed_modules == ("dec2",)
+    assert result.numbers is not None and result.numbers.first_module is not None
+    assert result.numbers.first_module.startswith("dec2")
+    ts = diff(a, export(unet(), tmp_path / "ts.onnx", False))
+    assert not ts.structure.same  # BatchNorm folded into Conv by TorchScript, not by dynamo
+    assert ts.numbers is not None and ts.numbers.passed

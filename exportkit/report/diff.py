@@ -179,7 +179,7 @@ def _number_facts(result: DiffResult) -> list[tuple[str, str]]:
         facts.append(("", f"{o.name}: {state}, max abs diff {o.max_abs:.3g} "
                       f"(atol {o.atol:g}, rtol {o.rtol:g})"))  # fmt: skip
     if n.first_module is not None and n.first_check is not None:
-        facts.append(("First differs", f"{n.first_module} (value {n.first_value}, max abs diff "
+        facts.append(("First diff", f"{n.first_module} (value {n.first_value}, max abs diff "
                       f"{n.first_check.max_abs:.3g})"))  # fmt: skip
     return facts
 
