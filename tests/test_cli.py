@@ -101,7 +101,7 @@ def test_check_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["export", "tests/models/import_error.py:Net"], 3, "import_error.py:4"),
         (["export", "tests/models/mlp.py:Net", "--input", "x:2x4", "--atol", "tiny"], 2, "--atol"),
         (["summary", "pyproject.toml"], 2, "not"),
-        (["check", "missing.onnx", "tests/models/mlp.py:Net"], 2, "does not exist"),
+        (["check", "missing.onnx", "tests/models/mlp.py:Net"], 2, "no such file: missing.onnx"),
     ],
 )
 def test_user_errors_are_one_line(
