@@ -83,6 +83,9 @@ class Options:
     max_node_growth: float = 0.10  # fraction: 0.10 fails on more than 10% more nodes
     max_latency_growth: float = 0.25
     drift_atol: float | None = None  # None: the validation tolerances
+    # decoders: chained steps fed their own state (exportkit.decode); --state INPUT=OUTPUT pairs
+    steps: int = 0
+    state: tuple[tuple[str, str], ...] = ()
     # viewer
     host: str = "127.0.0.1"
     port: int | None = None
@@ -117,6 +120,10 @@ class Options:
                     hint=f"write --dim {name}=1",
                 )
         _check_tolerances(self.tolerances)
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise UsageError(
+                f"--steps {self.steps} must be a whole number >= 0", hint="write --steps 4"
+            )
         _check_variants(self)
         for name in ("max_node_growth", "max_latency_growth"):
             value = getattr(self, name)
@@ -229,6 +236,8 @@ class OptionKeywords(TypedDict, total=False):
     max_node_growth: float
     max_latency_growth: float
     drift_atol: float | None
+    steps: int
+    state: Sequence[str | tuple[str, str]]
     host: str
     port: int | None
     browser: bool
@@ -271,6 +280,12 @@ def build_options(options: Options | None = None, /, **keywords: Unpack[OptionKe
     for name in ("variants", "providers"):
         if name in values:
             values[name] = tuple(values[name])
+    if "state" in values:
+        from exportkit.decode.state import parse_state
+
+        values["state"] = tuple(
+            parse_state(p) if isinstance(p, str) else tuple(p) for p in values["state"]
+        )
     if values.get("calibrate") is not None:
         values["calibrate"] = str(values["calibrate"])
     for name in ("model_kwargs", "custom_translations", "dims"):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exportkit.decode.stage import decoder_model, run_steps, state_pairs
 from exportkit.export import Exporter, ExportResult, export_model, output_names
 from exportkit.fallback import export_validated
 from exportkit.inputs import ExampleInputs, run_model
@@ -52,6 +53,7 @@ class _Prepared:
     example: ExampleInputs
     reference: Any
     cases: list[Case]
+    pairs: tuple[Any, ...] = ()  # --steps/--state: the state pairs (exportkit.decode)
 
 
 def _prepare(
@@ -65,16 +67,18 @@ def _prepare(
     """load -> inputs: the eager model, its example inputs, its outputs, the validation cases;
     a given ``onnx_file`` must take those inputs before the model runs on them."""
     with stages.run("load") as detail:
-        loaded = load(model, options)
+        loaded = decoder_model(load(model, options), options)
         detail.append(loaded.name)
     with stages.run("inputs") as detail:
-        example = example_inputs(loaded, inputs, options)
+        example, pairs = state_pairs(
+            loaded.module, example_inputs(loaded, inputs, options), options
+        )
         if onnx_file is not None:
             require_compatible(onnx_file, example)
         reference = run_model(loaded.module, example)
         detail.append(", ".join(example.describe()))
     cases = make_cases(loaded.module, example, sizes=options.sizes, reference=reference)
-    return _Prepared(loaded, example, reference, cases)
+    return _Prepared(loaded, example, reference, cases, pairs)
 
 
 def _validator(
@@ -229,9 +233,10 @@ def run_export(
         choice = _simplify(stages, validated, exported, raw_check, work, options)
         simp, final = choice.simplify, choice.final
         chosen = simp.path if simp is not None and simp.kept else exported.path
+        decode = run_steps(stages, prep.loaded.module, chosen, prep.example, prep.pairs, options)
         # Judged before the file moves in: the baseline may be the very file at the target.
         baseline = _baseline(stages, chosen, options)
-        passed = final.passed and not exported.frozen_dims
+        passed = final.passed and not exported.frozen_dims and (decode is None or decode.passed)
         passed = passed and all(rule.passed for rule in baseline.get("baseline", ()))
         if simp is not None and simp.kept:
             files = install(simp.files, target, passed=passed)
@@ -256,6 +261,8 @@ def run_export(
         parity=choice.parity,
         summary=summary,
         variants=variants,
+        steps=decode.steps if decode is not None else (),
+        state_pairs=prep.pairs,
         **_fingerprint(files[0], options),
         **baseline,
     )

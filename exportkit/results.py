@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from exportkit.decode import StatePair, StepResult
     from exportkit.diff.baseline import BaselineRule, Fingerprint
     from exportkit.export import ExportResult
     from exportkit.simplify import SimplifyResult
@@ -103,6 +104,9 @@ class Report:
     fingerprint: Fingerprint | None = None
     # sum(p.numel() for p in model.parameters()): compared with the file's count in the report
     torch_params: int | None = None
+    # --steps/--state: the state pairs, and the prefill and each chained decode step
+    state_pairs: tuple[StatePair, ...] = ()
+    steps: tuple[StepResult, ...] = ()
 
     def _repr_html_(self) -> str:
         """The HTML report, in a notebook (the renderer is registered by the front door)."""
@@ -113,9 +117,12 @@ class Report:
     @property
     def passed(self) -> bool:
         """Every check passed: the final file matches PyTorch, no dynamic dim came out fixed,
-        every variant asked for passed, and no --baseline rule broke."""
+        every variant asked for passed, every chained decode step passed, and no --baseline
+        rule broke."""
         frozen = bool(self.export and self.export.frozen_dims)
         judged = self.validation is not None or bool(self.variants)
         valid = self.validation is None or self.validation.passed
         variants = all(v.passed for v in self.variants)
-        return judged and valid and not frozen and variants and all(r.passed for r in self.baseline)
+        steps = all(s.passed for s in self.steps)
+        rules = all(r.passed for r in self.baseline)
+        return judged and valid and not frozen and variants and steps and rules

@@ -18,6 +18,7 @@ from exportkit.cli.compare_args import (
     parse_baseline_options,
     parse_diff_options,
 )
+from exportkit.cli.decode_args import DECODE
 from exportkit.cli.variant_args import add_variant_options, parse_variant_options
 from exportkit.errors import UsageError
 from exportkit.inputs.spec import DTYPES
@@ -227,11 +228,9 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
         help="port to serve on (default: a free one); a taken port is an error (exit 2), never "
         "moved. Example: --port 8080",
     )
-    g.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; any other address exposes the model to the network)",
-    )
+    g.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other address exposes the model "
+                   "to the network)")  # fmt: skip
     g.add_argument(
         "--no-browser",
         action="store_true",
@@ -303,8 +302,8 @@ DIFF: Group = (add_diff_options, parse_diff_options)
 VARIANTS: Group = (add_variant_options, parse_variant_options)
 BASELINE: Group = (add_baseline_options, parse_baseline_options)
 GROUPS: dict[str, tuple[Group, ...]] = {
-    "export": (MODEL, EXPORT, CHECK, VARIANTS, BASELINE),
-    "view": (MODEL, EXPORT, CHECK, VIEW, VARIANTS),
+    "export": (MODEL, EXPORT, CHECK, DECODE, VARIANTS, BASELINE),
+    "view": (MODEL, EXPORT, CHECK, DECODE, VIEW, VARIANTS),
     "summary": (SUMMARY,),
     "check": (MODEL, CHECK, VARIANTS, BASELINE),
     "diff": (DIFF,),

@@ -1,5 +1,5 @@
 """A pipeline Report -> JUnit XML: a test case per trial and output, frozen dim, unproven
-output, variant and baseline rule, so CI shows which check broke."""
+output, decode step, variant and baseline rule, so CI shows which check broke."""
 
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ def render_junit(report: Report) -> str:
             f"  <testcase classname={quoteattr(report.model)} name={quoteattr('unproven ' + output)}>"
             f"{verdict}</testcase>"
         )
+    if report.steps:
+        from exportkit.report.steps import steps_junit_cases
+
+        more, failed = steps_junit_cases(report.model, report.steps)
+        cases, failures = [*cases, *more], failures + failed
     if report.variants:
         from exportkit.report.variants import variant_junit_cases
 

@@ -273,6 +273,10 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             shown.append(result.divergence)
             lines += ["", f"where the {which} diverges from PyTorch"]
             lines += render_divergence(result.divergence)
+    if report.steps or report.state_pairs:
+        from exportkit.report.steps import render_steps
+
+        lines += ["", *render_steps(report.state_pairs, report.steps)]
     if report.variants:
         from exportkit.report.variants import render_variants
 
@@ -313,6 +317,10 @@ def verdict_reason(report: Report) -> str:
             f"{fd.input} dim {fd.axis} ({fd.label}) exported as fixed size {fd.size}"
             for fd in report.export.frozen_dims
         ]
+    if report.steps:
+        from exportkit.report.steps import steps_reason
+
+        reasons += steps_reason(report.steps)
     if report.variants:
         from exportkit.report.variants import variants_reason
 

@@ -1,0 +1,127 @@
+"""Which inputs carry state from one step to the next: ``--state INPUT=OUTPUT`` pairs, pairs
+inferred by name, and the dims of the state that grow (made dynamic before the export)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from exportkit.decode.results import StatePair
+from exportkit.errors import InputSpecError
+
+if TYPE_CHECKING:
+
+    from exportkit.inputs import ExampleInputs
+
+__all__ = ["PAST_LABEL", "infer_pairs", "parse_state", "resolve_pairs", "with_grow_dims"]
+
+PAST_LABEL = "past"
+# (input prefix, output prefix): past_k -> present_k, state -> new_state, h0 -> hn, c0 -> cn.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("past_key_values", "present"),
+    ("past", "present"),
+    ("state", "new_state"),
+    ("h0", "hn"),
+    ("c0", "cn"),
+)
+
+
+def parse_state(text: str) -> tuple[str, str]:
+    """``"past_k=output.1"`` -> ``("past_k", "output.1")``.
+
+    Raises:
+        InputSpecError: not INPUT=OUTPUT.
+    """
+    name, sep, out = text.partition("=")
+    if not sep or not name.strip() or not out.strip():
+        raise InputSpecError(
+            f"--state {text!r} is not INPUT=OUTPUT",
+            hint="write --state past_k=present_k (the input a step reads = the output it writes)",
+        )
+    return name.strip(), out.strip()
+
+
+def _key(name: str, prefix: str) -> str | None:
+    """What follows ``prefix`` in ``name``, letters and digits only; None when it does not start so."""
+    low = name.lower()
+    if not low.startswith(prefix):
+        return None
+    return re.sub(r"[^0-9a-z]", "", low[len(prefix) :])
+
+
+def infer_pairs(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[StatePair, ...]:
+    """Pairs by name: ``past*``/``present*``, ``state*``/``new_state*``, ``h0``/``hn``, ``c0``/``cn``
+    (``past_key_values_0_key`` -> ``present.0.key``, ``state`` -> ``new_state``)."""
+    pairs = []
+    taken: set[str] = set()
+    for name in inputs:
+        for in_prefix, out_prefix in _PREFIXES:
+            key = _key(name, in_prefix)
+            if key is None:
+                continue
+            match = [o for o in outputs if o not in taken and _key(o, out_prefix) == key]
+            if len(match) == 1:
+                pairs.append(StatePair(name, match[0], inferred=True))
+                taken.add(match[0])
+            break
+    return tuple(pairs)
+
+
+def resolve_pairs(
+    inputs: Sequence[str], outputs: Sequence[str], declared: Sequence[tuple[str, str]]
+) -> tuple[StatePair, ...]:
+    """The declared pairs (each name checked), else the pairs inferred by name.
+
+    Raises:
+        InputSpecError: a pair names an input or output the model does not have.
+    """
+    if not declared:
+        return infer_pairs(inputs, outputs)
+    pairs = []
+    for name, out in declared:
+        if name not in inputs:
+            raise InputSpecError(
+                f"--state {name}={out}: the model has no input {name!r}; its inputs are: "
+                f"{', '.join(inputs) or '(none)'}",
+                hint=f"write --state {inputs[0] if inputs else 'INPUT'}={out}",
+            )
+        if out not in outputs:
+            raise InputSpecError(
+                f"--state {name}={out}: the model has no output {out!r}; its outputs are: "
+                f"{', '.join(outputs) or '(none)'}",
+                hint=f"write --state {name}={outputs[-1] if outputs else 'OUTPUT'}",
+            )
+        pairs.append(StatePair(name, out))
+    return tuple(pairs)
+
+
+def with_grow_dims(
+    pairs: Sequence[StatePair],
+    example: ExampleInputs,
+    outputs: Mapping[str, Any],
+) -> tuple[tuple[StatePair, ...], ExampleInputs]:
+    """Each pair's growing axis (where the output is longer than the input), made dynamic
+    (label ``past``) in the inputs unless it already is; a state of another rank is refused.
+
+    Raises:
+        InputSpecError: a pair's output has another rank than its input (not state of it).
+    """
+    dynamic = {n: dict(a) for n, a in example.dynamic.items()}
+    found = []
+    for pair in pairs:
+        have = tuple(example.tensors[pair.input].shape)
+        got = tuple(outputs[pair.output].shape)
+        if len(have) != len(got):
+            raise InputSpecError(
+                f"--state {pair.input}={pair.output}: the output is {got}, the input {have}; "
+                "state passed to the next step must keep its rank",
+                hint="pair each state input with the output that holds its next value",
+            )
+        grown = [a for a, (h, g) in enumerate(zip(have, got)) if g > h]
+        axis = grown[0] if len(grown) == 1 else None
+        if axis is not None and axis not in dynamic.get(pair.input, {}):
+            dynamic.setdefault(pair.input, {})[axis] = PAST_LABEL
+        found.append(replace(pair, axis=axis))
+    return tuple(found), replace(example, dynamic=dynamic)

@@ -1,0 +1,92 @@
+"""Chained decode steps (``--steps``/``--state``) -> report lines, JUnit cases, a failure reason."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    from exportkit.decode import StatePair, StepResult
+
+__all__ = ["render_steps", "steps_junit_cases", "steps_reason"]
+
+
+def _diff(value: float) -> str:
+    return "--" if math.isinf(value) else f"{value:.2e}"
+
+
+def _agrees(step: StepResult) -> str:
+    return "--" if step.token_agreement is None else ("yes" if step.token_agreement else "NO")
+
+
+def _what(step: StepResult) -> str:
+    if step.error:
+        return f"onnxruntime failed: {step.error}"
+    failed = [c for c in step.outputs if not c.passed]
+    if failed:
+        first = failed[0]
+        more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+        finding = "; ".join(first.findings) or "mismatch"
+        return f"{first.name}{more}: {finding}"
+    return "the greedy next token differs" if step.token_agreement is False else "ok"
+
+
+def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> list[str]:
+    """The state pairs (the ``--state`` lines when inferred), then one row per step, then where
+    the first failing step diverges from PyTorch."""
+    how = "inferred by name" if pairs and all(p.inferred for p in pairs) else "declared"
+    lines = [
+        f"state     {len(pairs)} pairs, {how}; to pin them: " + " ".join(p.flag() for p in pairs)
+    ]
+    first = steps[0].step if steps else 0
+    start = "prefill (empty past)" if first == 0 else "eager prefill as the first past"
+    lines.append(
+        f"steps     {start}, then {len(steps) - (first == 0)} steps, each fed its own previous "
+        "outputs; eager PyTorch its own"
+    )
+    rows = [["step", "past", "max abs diff", "token agrees", "verdict"]]
+    for s in steps:
+        past = "--" if s.past_length is None else str(s.past_length)
+        rows.append([str(s.step), past, _diff(s.max_abs_diff), _agrees(s), s.verdict.lower()])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    failed = next((s for s in steps if not s.passed), None)
+    if failed is not None:
+        lines.append(f"  step {failed.step} fails first: {_what(failed)}")
+        if failed.divergence is not None:
+            div = failed.divergence
+            lines += [
+                "",
+                f"where step {failed.step} diverges from PyTorch",
+                f"diverges  at {div.describe()}",
+                f"          {div.detail}",
+            ]
+    return lines
+
+
+def steps_reason(steps: Sequence[StepResult]) -> list[str]:
+    failed = next((s for s in steps if not s.passed), None)
+    if failed is None:
+        return []
+    where = f", diverges at {failed.divergence.describe()}" if failed.divergence else ""
+    return [f"decode step {failed.step} fails first ({_what(failed)}){where}"]
+
+
+def steps_junit_cases(model: str, steps: Sequence[StepResult]) -> tuple[list[str], int]:
+    """One JUnit test case per step; the number that failed."""
+    cases, failures = [], 0
+    for s in steps:
+        past = "" if s.past_length is None else f" (past {s.past_length})"
+        head = f"  <testcase classname={quoteattr(model)} name={quoteattr(f'decode step {s.step}{past}')}"
+        if s.passed:
+            cases.append(f"{head}/>")
+            continue
+        failures += 1
+        body = ""
+        if s.divergence is not None:
+            body = escape(f"first diverges at {s.divergence.describe()}: {s.divergence.detail}")
+        msg = quoteattr(f"max abs diff {_diff(s.max_abs_diff)}; {_what(s)}")
+        cases.append(f"{head}><failure message={msg}>{body}</failure></testcase>")
+    return cases, failures
