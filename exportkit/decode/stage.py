@@ -66,10 +66,22 @@ def state_pairs(
             hint="declare each state with --state INPUT=OUTPUT",
         )
     pairs, example = with_grow_dims(pairs, example, outputs)
+    if _token_model(example, pairs, names) and 1 not in example.dynamic.get("input_ids", {}):
+        # The prefill feeds a prompt and each step one token: the ids' length must be dynamic.
+        dynamic = {n: dict(a) for n, a in example.dynamic.items()}
+        dynamic.setdefault("input_ids", {})[1] = "seq"
+        example = replace(example, dynamic=dynamic)
     small = [p for p in pairs if p.axis is not None and example.tensors[p.input].shape[p.axis] < 2]
     if small:  # exporters freeze a dynamic dim of size 0 or 1: export at a past of 3
         example = example.resample({**example.labels, PAST_LABEL: 3}, seed=example.seed)
     return example, pairs
+
+
+def _token_model(example: ExampleInputs, pairs: tuple[StatePair, ...], outputs: list[str]) -> bool:
+    """A language model: ``input_ids`` (batch x seq) in, ``logits`` out, ids not state."""
+    ids = example.tensors.get("input_ids")
+    stateful = "input_ids" in {p.input for p in pairs}
+    return ids is not None and ids.dim() == 2 and "logits" in outputs and not stateful
 
 
 def run_steps(
@@ -86,6 +98,7 @@ def run_steps(
     from exportkit.decode.steps import validate_steps
 
     lm = "input_ids" in example.tensors and "input_ids" not in {p.input for p in pairs}
+    # (validate_steps falls back to fresh inputs when the file has no ``logits`` output)
     with stages.run("decode steps") as detail:
         result = validate_steps(
             module, path, example, pairs, steps=options.steps or DEFAULT_STEPS,

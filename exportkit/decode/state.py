@@ -12,7 +12,6 @@ from exportkit.decode.results import StatePair
 from exportkit.errors import InputSpecError
 
 if TYPE_CHECKING:
-
     from exportkit.inputs import ExampleInputs
 
 __all__ = ["PAST_LABEL", "infer_pairs", "parse_state", "resolve_pairs", "with_grow_dims"]
@@ -119,9 +118,26 @@ def with_grow_dims(
                 "state passed to the next step must keep its rank",
                 hint="pair each state input with the output that holds its next value",
             )
-        grown = [a for a, (h, g) in enumerate(zip(have, got)) if g > h]
-        axis = grown[0] if len(grown) == 1 else None
+        # A growing axis: the output is longer there and the same size everywhere else (a
+        # cache laid out otherwise in the output than in the input is no growing state).
+        other = [a for a, (h, g) in enumerate(zip(have, got)) if g != h]
+        axis = other[0] if len(other) == 1 and got[other[0]] > have[other[0]] else None
         if axis is not None and axis not in dynamic.get(pair.input, {}):
             dynamic.setdefault(pair.input, {})[axis] = PAST_LABEL
         found.append(replace(pair, axis=axis))
+    # State whose output is laid out otherwise (a transposed cache) grows where its siblings of
+    # the same input shape grow: the chained steps then show the layout break where it bites.
+    for i, pair in enumerate(found):
+        shape = tuple(example.tensors[pair.input].shape)
+        sibling = next(
+            (
+                p
+                for p in found
+                if p.axis is not None and tuple(example.tensors[p.input].shape) == shape
+            ),
+            None,
+        )
+        if pair.axis is None and sibling is not None and shape != tuple(outputs[pair.output].shape):
+            found[i] = replace(pair, axis=sibling.axis)
+            dynamic.setdefault(pair.input, {})[sibling.axis] = PAST_LABEL
     return tuple(found), replace(example, dynamic=dynamic)

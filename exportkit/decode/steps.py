@@ -151,16 +151,23 @@ def validate_steps(
         free = _free_inputs(example, state_names, 0, seed)
     results: list[StepResult] = []
     step_inputs: list[dict[str, Any]] = []
+    before: dict[str, tuple[int, ...]] = {}
     for step in range(steps + 1):
-        eager_out = _eager(module, {**free, **eager_state})
-        if not names or len(eager_out) != len(names):
-            names = output_names(eager_out)
         feeds = {n: t.numpy() for n, t in free.items()} | onnx_state
         past = int(feeds[grows[0].input].shape[grows[0].axis]) if grows else None
+        layout = _layout_breaks(pairs, before, eager_state) if step else []
+        try:
+            eager_out = _eager(module, {**free, **eager_state})
+        except Exception as exc:  # the model's own failure: a finding of this step
+            results.append(_eager_failure(module, step, past, exc, layout))
+            break
+        before = {n: tuple(t.shape) for n, t in eager_state.items()}
+        if not names or len(eager_out) != len(names):
+            names = output_names(eager_out)
         try:
             actual = sess.run(None, feeds)
         except Exception as exc:
-            if step == 0 and grows:
+            if step == 0 and grows and "invalid dimensions for input" in str(exc):
                 # The graph refuses a zero-length past: start from eager PyTorch's prefill.
                 prefill = "eager prompt"
                 notes.append(f"the file does not take an empty past ({first_line(exc)})")
@@ -178,10 +185,14 @@ def validate_steps(
                     seed,
                 )
                 continue
-            results.append(StepResult(step, past, float("inf"), None, False, error=first_line(exc)))
+            error = f"onnxruntime failed: {first_line(exc)}"
+            results.append(StepResult(step, past, float("inf"), None, False, error=error))
             step_inputs.append(feeds)
             break
-        results.append(_judge(step, past, names, eager_out, actual, tolerances, token_output))
+        judged = _judge(step, past, names, eager_out, actual, tolerances, token_output)
+        if layout:
+            judged = replace(judged, passed=False, error="; ".join(layout))
+        results.append(judged)
         step_inputs.append(feeds)
         eager_state = {p.input: _torch(eager_out[out_index[p.input]]) for p in pairs}
         onnx_state = {p.input: actual[out_index[p.input]] for p in pairs}
@@ -189,11 +200,51 @@ def validate_steps(
             free, token_input, token_output, names, eager_out, example, state_names, step, seed
         )
     failed = next((i for i, r in enumerate(results) if not r.passed), None)
-    if locate and failed is not None and results[failed].error is None:
+    if locate and failed is not None and failed < len(step_inputs):
         results[failed] = _localized(module, path, results[failed], step_inputs[failed], tolerances)
     return DecodeResult(
         tuple(pairs), tuple(results), prefill, time.perf_counter() - start, tuple(notes)
     )
+
+
+def _layout_breaks(
+    pairs: Sequence[StatePair],
+    before: Mapping[str, tuple[int, ...]],
+    state: Mapping[str, torch.Tensor],
+) -> list[str]:
+    """Each state that came back in another layout than it went in (only its growing axis may
+    change), as a sentence."""
+    breaks = []
+    for p in pairs:
+        went, came = before.get(p.input), tuple(state[p.input].shape)
+        if went is None:
+            continue
+        same = len(went) == len(came) and all(
+            a == b for i, (a, b) in enumerate(zip(went, came)) if i != p.axis
+        )
+        if not same:
+            breaks.append(
+                f"{p.output} came out {'x'.join(map(str, came))} where {p.input} went in "
+                f"{'x'.join(map(str, went))}: the state's layout changes between input and output"
+            )
+    return breaks
+
+
+def _eager_failure(
+    module: nn.Module, step: int, past: int | None, exc: Exception, layout: Sequence[str]
+) -> StepResult:
+    """Eager PyTorch itself cannot take its own previous outputs: where it raised, and why."""
+    from exportkit.diagnose import locate_exception
+    from exportkit.validate import Divergence
+    from exportkit.validate.session import first_line
+
+    where = locate_exception(module, exc)
+    at = f" in {where.describe()}" if where is not None else ""
+    error = f"PyTorch itself fails{at} on its own previous outputs: {first_line(exc)}"
+    if layout:
+        error = "; ".join(layout) + f"; {error}"
+    div = Divergence("pytorch error", f"step {step}", where, error) if where is not None else None
+    return StepResult(step, past, float("inf"), None, False, error=error, divergence=div)
 
 
 def _torch(array: np.ndarray) -> torch.Tensor:

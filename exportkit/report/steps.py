@@ -23,7 +23,7 @@ def _agrees(step: StepResult) -> str:
 
 def _what(step: StepResult) -> str:
     if step.error:
-        return f"onnxruntime failed: {step.error}"
+        return step.error
     failed = [c for c in step.outputs if not c.passed]
     if failed:
         first = failed[0]
