@@ -28,10 +28,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("diagnose", "loading", "perf"),
     ("export",),
     ("simplify", "validate", "summary"),
-    ("variants", "diff"),
+    ("variants", "diff", "decode"),
     ("results",),
     ("stages", "options"),
-    ("fallback", "resolve", "variants.stage", "report"),  # variants.stage: the pipeline's step
+    # variants.stage, decode.stage: the pipeline's steps
+    ("fallback", "resolve", "variants.stage", "decode.stage", "report"),
     ("viewer",),  # its findings show the report's variant lines
     ("reporting",),
     ("pipeline",),

@@ -117,7 +117,8 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
 
     from exportkit.inputs import SuggestedInputs, TensorSpec
 
-    config = model.config  # type: ignore[union-attr]
+    config: Any = model.config
+    hf: Any = model  # a transformers PreTrainedModel
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     vocab = int(getattr(text, "vocab_size", 0) or 0)
     if vocab <= 0:
@@ -125,8 +126,8 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
             f"{type(model).__name__}'s config has no vocab_size", hint="--steps needs a causal LM"
         )
     config.use_cache = True
-    if hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation("eager")
+    if hasattr(hf, "set_attn_implementation"):
+        hf.set_attn_implementation("eager")
     else:
         config._attn_implementation = "eager"
     shapes = _cache_shapes(model, vocab)

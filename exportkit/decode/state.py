@@ -137,7 +137,13 @@ def with_grow_dims(
             ),
             None,
         )
-        if pair.axis is None and sibling is not None and shape != tuple(outputs[pair.output].shape):
+        laid_out_otherwise = shape != tuple(outputs[pair.output].shape)
+        if (
+            pair.axis is None
+            and sibling is not None
+            and sibling.axis is not None
+            and laid_out_otherwise
+        ):
             found[i] = replace(pair, axis=sibling.axis)
             dynamic.setdefault(pair.input, {})[sibling.axis] = PAST_LABEL
     return tuple(found), replace(example, dynamic=dynamic)

@@ -69,7 +69,8 @@ def _initial_state(example: ExampleInputs, pairs: Sequence[StatePair]) -> dict[s
 
 
 def _next_token(logits: np.ndarray) -> np.ndarray:
-    return logits[:, -1, :].argmax(-1)
+    token: np.ndarray = logits[:, -1, :].argmax(-1)
+    return token
 
 
 def _judge(
@@ -154,7 +155,7 @@ def validate_steps(
     before: dict[str, tuple[int, ...]] = {}
     for step in range(steps + 1):
         feeds = {n: t.numpy() for n, t in free.items()} | onnx_state
-        past = int(feeds[grows[0].input].shape[grows[0].axis]) if grows else None
+        past = _past_length(feeds, grows)
         layout = _layout_breaks(pairs, before, eager_state) if step else []
         try:
             eager_out = _eager(module, {**free, **eager_state})
@@ -245,6 +246,14 @@ def _eager_failure(
         error = "; ".join(layout) + f"; {error}"
     div = Divergence("pytorch error", f"step {step}", where, error) if where is not None else None
     return StepResult(step, past, float("inf"), None, False, error=error, divergence=div)
+
+
+def _past_length(feeds: Mapping[str, np.ndarray], grows: Sequence[StatePair]) -> int | None:
+    """The length of the past a step reads (None when no state grows)."""
+    for pair in grows:
+        if pair.axis is not None:
+            return int(feeds[pair.input].shape[pair.axis])
+    return None
 
 
 def _torch(array: np.ndarray) -> torch.Tensor:

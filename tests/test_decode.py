@@ -1,0 +1,203 @@
+"""--steps/--state: decoders exported with their state and validated over chained steps.
+
+Fast: the state grammar and pairing, bad pairs (exit 2), a GRU cell loop carried h0 -> hn, and
+three deliberate bugs in a tiny attention decoder (TorchScript exports, which take a fraction of a
+second) caught at the right step in the right module. Slow: GPT-2 and Llama (grouped-query
+attention) from tiny configs with their key/value cache, the tiny decoder with dynamo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import exportkit
+from exportkit.cli import main
+from exportkit.decode.state import infer_pairs, parse_state, resolve_pairs
+from exportkit.errors import InputSpecError
+
+M = "tests/models/stateful.py"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_pairs_inferred_by_name() -> None:
+    inputs = ["input_ids", "past_key_values_0_key", "past_key_values_0_value", "h0", "state"]
+    outputs = ["logits", "present.0.key", "present.0.value", "hn", "new_state"]
+    pairs = {(p.input, p.output) for p in infer_pairs(inputs, outputs)}
+    assert pairs == {
+        ("past_key_values_0_key", "present.0.key"),
+        ("past_key_values_0_value", "present.0.value"),
+        ("h0", "hn"),
+        ("state", "new_state"),
+    }
+    assert infer_pairs(["x", "past_k"], ["output.0", "output.1"]) == ()
+
+
+def test_declared_pairs_are_checked() -> None:
+    assert parse_state("past_k=output.1") == ("past_k", "output.1")
+    with pytest.raises(InputSpecError, match="INPUT=OUTPUT"):
+        parse_state("past_k")
+    with pytest.raises(InputSpecError, match=r"no input 'past'; its inputs are: x, past_k"):
+        resolve_pairs(["x", "past_k"], ["output.0"], [("past", "output.0")])
+    with pytest.raises(
+        InputSpecError, match=r"no output 'out'; its outputs are: output\.0, output\.1"
+    ):
+        resolve_pairs(["x", "past_k"], ["output.0", "output.1"], [("past_k", "out")])
+
+
+def test_unknown_state_name_is_exit_2_listing_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "m.onnx"
+    code, _, err = run(capsys, "export", f"{M}:RNNCellLoop", "--state", "h=hn", "-o", str(target))
+    assert code == 2
+    assert "error: --state h=hn: the model has no input 'h'; its inputs are: x, h0" in err
+    assert "hint:" in err and "Traceback" not in err
+    assert not target.exists()
+
+
+def test_no_pair_found_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "export", "tests/models/mlp.py:Net", "--steps", "2",
+                       "-o", str(tmp_path / "m.onnx"))  # fmt: skip
+    assert code == 2
+    assert "pairs with an output by name" in err and "--state INPUT=OUTPUT" in err
+
+
+def test_rnn_cell_loop_chained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """h0 -> hn inferred and printed to copy; each step's hidden state is the previous output."""
+    target = tmp_path / "rnn.onnx"
+    json_path, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    code, out, _ = run(capsys, "export", f"{M}:RNNCellLoop", "--steps", "3", "--simplifier",
+                       "none", "-o", str(target), "--json", str(json_path), "--junit", str(junit))  # fmt: skip
+    assert code == 0, out
+    assert "to pin them: --state h0=hn" in out
+    steps = json.loads(json_path.read_text())["steps"]
+    assert [s["step"] for s in steps] == [0, 1, 2, 3]
+    assert all(s["passed"] and s["token_agreement"] is None for s in steps)
+    assert all(s["past_length"] is None for s in steps)  # fixed-size state
+    assert 0 < max(s["max_abs_diff"] for s in steps) < 1e-4
+    assert junit.read_text().count('name="decode step ') == 4
+
+
+@pytest.mark.slow
+def test_tiny_decoder_with_tensor_cache(tmp_path: Path) -> None:
+    report = exportkit.export(f"{M}:TinyDecoder", None, tmp_path / "d.onnx", steps=3)
+    assert report.passed
+    assert [s.past_length for s in report.steps] == [0, 5, 6, 7]  # none is the export's 3
+    assert all(s.token_agreement for s in report.steps)
+
+
+def _first_failure(report: exportkit.Report) -> tuple[int, str | None]:
+    failed = next(s for s in report.steps if not s.passed)
+    div = failed.divergence
+    return failed.step, div.location.module if div is not None and div.location else None
+
+
+@pytest.mark.parametrize(
+    ("model", "step", "module"),
+    [
+        # a trace records the Python int: the prefill (past 0, not 3) already reads wrong positions
+        ("BakedPositionDecoder", 0, "positions"),
+        # the mask's diagonal is the export's past length: the prompt sees 3 tokens ahead
+        ("PastBlindMaskDecoder", 0, "attn"),
+        # the key cache comes back transposed: the first step that reads it breaks
+        ("TransposedCacheDecoder", 1, "attn"),
+    ],
+)
+def test_deliberate_bugs_caught_at_their_step(
+    tmp_path: Path, model: str, step: int, module: str
+) -> None:
+    target = tmp_path / "m.onnx"
+    report = exportkit.export(f"{M}:{model}", None, target, steps=3, exporter="torchscript")
+    assert not report.passed
+    assert _first_failure(report) == (step, module)
+    assert not target.exists() and report.output == tmp_path / "m.failed.onnx"
+
+
+@pytest.mark.slow
+def test_transposed_cache_names_the_layout(tmp_path: Path) -> None:
+    report = exportkit.export(f"{M}:TransposedCacheDecoder", None, tmp_path / "m.onnx", steps=2)
+    failed = next(s for s in report.steps if not s.passed)
+    assert failed.step == 1 and failed.error is not None
+    assert "present_k came out 2x16x5 where past_k went in 2x0x16" in failed.error
+
+
+@pytest.fixture(scope="module")
+def llama_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from transformers import LlamaConfig
+
+    folder = tmp_path_factory.mktemp("hf") / "llama"
+    LlamaConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        architectures=["LlamaForCausalLM"],
+    ).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
+@pytest.mark.slow
+def test_gpt2_cache_cli(
+    hf_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target, json_path = tmp_path / "gpt2.onnx", tmp_path / "r.json"
+    code, out, _ = run(capsys, "export", f"hf:{hf_folders['gpt2']}", "--steps", "3",
+                       "-o", str(target), "--json", str(json_path))  # fmt: skip
+    assert code == 0, out
+    assert "--state past_key_values_1_value=present.1.value" in out
+    data = json.loads(json_path.read_text())
+    assert [(s["step"], s["past_length"]) for s in data["steps"]] == [
+        (0, 0),
+        (1, 5),
+        (2, 6),
+        (3, 7),
+    ]
+    assert all(s["passed"] and s["token_agreement"] for s in data["steps"])
+    import onnx
+
+    graph = onnx.load(str(target), load_external_data=False).graph
+    dims = {vi.name: [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]
+            for vi in [*graph.input, *graph.output]}  # fmt: skip
+    assert dims["past_key_values_0_key"] == ["batch", 2, "past", 16]
+    assert dims["present.1.value"][0] == "batch" and dims["present.1.value"][1:] == [
+        2,
+        dims["present.1.value"][2],
+        16,
+    ]
+    assert isinstance(dims["present.1.value"][2], str)  # past + seq, symbolic
+
+
+@pytest.mark.slow
+def test_llama_gqa_greedy_generation_matches(llama_folder: Path, tmp_path: Path) -> None:
+    """Checked outside exportkit's own code path: onnxruntime greedy decoding with the file
+    gives the tokens transformers' generate() gives (grouped-query attention: 2 kv heads of 4)."""
+    import onnxruntime as ort
+    import torch
+
+    from exportkit.loading import load_model
+
+    report = exportkit.export(f"hf:{llama_folder}", None, tmp_path / "l.onnx", steps=3)
+    assert report.passed and len(report.steps) == 4
+    model = load_model(f"hf:{llama_folder}", seed=0).module  # the same seeded weights
+    prompt = torch.randint(0, 99, (2, 4), generator=torch.Generator().manual_seed(3))
+    expected = model.generate(prompt, max_new_tokens=5, do_sample=False, use_cache=True)[:, 4:]
+    sess = ort.InferenceSession(str(report.output), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()][1:]
+    assert names[0] == "past_key_values_0_key" and sess.get_inputs()[1].shape[1] == 2
+    feeds = {n: np.zeros((2, 2, 0, 8), np.float32) for n in names}
+    ids, tokens = prompt.numpy(), []
+    for _ in range(5):
+        logits, *present = sess.run(None, {"input_ids": ids, **feeds})
+        ids = logits[:, -1].argmax(-1)[:, None].astype(np.int64)
+        tokens.append(ids[:, 0])
+        feeds = dict(zip(names, present))
+    assert (np.stack(tokens, 1) == expected.numpy()).all()
