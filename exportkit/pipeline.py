@@ -9,7 +9,7 @@ Each stage is a package with one verb; this module threads their typed results i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from exportkit.decode.stage import decoder_model, run_steps, state_pairs
 from exportkit.export import Exporter, ExportResult, export_model, output_names
 from exportkit.fallback import export_validated
-from exportkit.inputs import ExampleInputs, run_model
+from exportkit.inputs import ExampleInputs, InputSpec, run_model
 from exportkit.loading import LoadedModel
 from exportkit.opsets import require_opset
 from exportkit.options import Options, require_output_names
@@ -54,6 +54,11 @@ class _Prepared:
     reference: Any
     cases: list[Case]
     pairs: tuple[Any, ...] = ()  # --steps/--state: the state pairs (exportkit.decode)
+
+    @property
+    def specs(self) -> list[InputSpec]:
+        """The example inputs as ``--input`` specs (shapes, dtypes, ranges) for other files."""
+        return [InputSpec.parse(line) for line in self.example.describe()]
 
 
 def _prepare(
@@ -235,7 +240,7 @@ def run_export(
         chosen = simp.path if simp is not None and simp.kept else exported.path
         decode = run_steps(stages, prep.loaded.module, chosen, prep.example, prep.pairs, options)
         # Judged before the file moves in: the baseline may be the very file at the target.
-        baseline = _baseline(stages, chosen, options)
+        baseline = _baseline(stages, chosen, prep.specs, options)
         passed = final.passed and not exported.frozen_dims and (decode is None or decode.passed)
         passed = passed and all(rule.passed for rule in baseline.get("baseline", ()))
         if simp is not None and simp.kept:
@@ -263,7 +268,7 @@ def run_export(
         variants=variants,
         steps=decode.steps if decode is not None else (),
         state_pairs=prep.pairs,
-        **_fingerprint(files[0], options),
+        **_fingerprint(files[0], prep.specs, options),
         **baseline,
     )
 
@@ -275,14 +280,18 @@ def _summarize(stages: Stages, path: Path, dims: Mapping[str, int]) -> Any:
         return summarize(path, dims=dims)  # MACs counted at the example sizes
 
 
-def _fingerprint(path: Path, options: Options) -> dict[str, Any]:
+def _fingerprint(path: Path, inputs: Sequence[InputSpec], options: Options) -> dict[str, Any]:
     """--json: the fingerprint a later run's --baseline needs (contract, ops, output statistics)."""
     from exportkit.diff.baseline import fingerprint
 
-    return {"fingerprint": fingerprint(path, seed=options.seed)} if options.json else {}
+    if options.json is None:
+        return {}
+    return {"fingerprint": fingerprint(path, seed=options.seed, inputs=inputs)}
 
 
-def _baseline(stages: Stages, path: Path, options: Options) -> dict[str, Any]:
+def _baseline(
+    stages: Stages, path: Path, inputs: Sequence[InputSpec], options: Options
+) -> dict[str, Any]:
     """--baseline: each rule of the file at ``path`` against the earlier file or report."""
     from exportkit.diff.baseline import check_baseline
 
@@ -294,7 +303,7 @@ def _baseline(stages: Stages, path: Path, options: Options) -> dict[str, Any]:
                 path, options.baseline, allow_ops=options.allow_ops, max_opset=options.max_opset,
                 tolerances=tol if options.drift_atol is None else replace(tol, atol=options.drift_atol),
                 max_node_growth=options.max_node_growth, seed=options.seed,
-                max_latency_growth=options.max_latency_growth,
+                max_latency_growth=options.max_latency_growth, inputs=inputs,
             )  # fmt: skip
         found.update(baseline=result.rules, baseline_path=result.path)
     return found
@@ -333,8 +342,8 @@ def run_check(
         validation_raw=None,
         summary=None,
         variants=variants,
-        **_fingerprint(path, options),
-        **_baseline(stages, path, options),
+        **_fingerprint(path, prep.specs, options),
+        **_baseline(stages, path, prep.specs, options),
     )
 
 
