@@ -25,6 +25,7 @@ __all__ = [
     "ExternalRef",
     "all_nodes",
     "atomic_path",
+    "copy_beside",
     "data_locations",
     "drop_props",
     "external_ref",
@@ -114,6 +115,33 @@ def save_atomic(
     with atomic_path(path, hint=hint) as tmp:
         onnx.save_model(model, str(tmp), **save_options)  # type: ignore[arg-type]
     return Path(path)
+
+
+@contextlib.contextmanager
+def copy_beside(path: str | os.PathLike[str], model: onnx.ModelProto, tag: str) -> Iterator[Path]:
+    """``model`` (weights left external) written to a hidden temporary file beside ``path``, so
+    its external data resolves as the original's does; removed when the block ends. Where the
+    folder is read-only, the copy goes to a temporary folder with the weights loaded into it.
+    """
+    import tempfile
+
+    import onnx
+
+    source = Path(path)
+    target = source.with_name(f".{source.stem}-{tag}-{os.getpid()}-{secrets.token_hex(4)}.onnx")
+    try:
+        target.write_bytes(model.SerializeToString())
+    except OSError:
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.load_external_data_for_model(model, str(source.parent))
+            copy = Path(tmp) / f"{tag}.onnx"
+            onnx.save_model(model, str(copy), save_as_external_data=True, location=f"{tag}.data")
+            yield copy
+        return
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 # -- external data -------------------------------------------------------------------------

@@ -184,3 +184,31 @@ def test_simplify_and_summary_count_custom_ops_alike(tmp_path: Path) -> None:
 def test_first_line_of_an_exception(exc: BaseException, plain: str, typed: str) -> None:
     assert first_line(exc) == plain
     assert first_line(exc, typed=True) == typed
+
+
+def test_copy_beside_resolves_external_data_and_leaves_nothing(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from exportkit.onnxfile import copy_beside
+
+    weight = numpy_helper.from_array(np.arange(4096, dtype="float32"), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4096])],
+        [weight],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save_model(
+        helper.make_model(graph), str(path), save_as_external_data=True, size_threshold=0
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    model = onnx.load(str(path), load_external_data=False)
+    with copy_beside(path, model, "probe") as copy:
+        assert copy.parent == tmp_path and copy.name.startswith(".m-probe-")
+        (out,) = ort.InferenceSession(str(copy), providers=["CPUExecutionProvider"]).run(None, {})
+        assert out[-1] == 4095
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

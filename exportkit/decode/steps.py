@@ -129,9 +129,10 @@ def validate_steps(
     Raises:
         RuntimeStageError: onnxruntime cannot load the file.
     """
+    from exportkit.errors import first_line
     from exportkit.export import output_names
     from exportkit.validate import Tolerances
-    from exportkit.validate.session import first_line, session
+    from exportkit.validate.session import session
 
     start = time.perf_counter()
     tolerances = tolerances or Tolerances()
@@ -236,8 +237,8 @@ def _eager_failure(
 ) -> StepResult:
     """Eager PyTorch itself cannot take its own previous outputs: where it raised, and why."""
     from exportkit.diagnose import locate_exception
+    from exportkit.errors import first_line
     from exportkit.validate import Divergence
-    from exportkit.validate.session import first_line
 
     where = locate_exception(module, exc)
     at = f" in {where.describe()}" if where is not None else ""

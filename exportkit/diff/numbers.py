@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.diff.results import NumbersDiff
-from exportkit.errors import ExportkitError, InputSpecError
+from exportkit.errors import ExportkitError, InputSpecError, first_line
 from exportkit.inputs.spec import DTYPES, InputSpec, TensorSpec
+from exportkit.onnxfile import copy_beside
 from exportkit.summary.results import GraphSummary, TensorInfo
 from exportkit.validate.compare import DEFAULT_TOLERANCES, OutputCheck, Tolerances, compare_arrays
-from exportkit.validate.session import first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -133,14 +131,8 @@ def _copy_with_outputs(path: Path, extra: Sequence[str]) -> Iterator[Path]:
         if name not in have:
             model.graph.output.append(onnx.ValueInfoProto(name=name))
             have.add(name)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-diff-", suffix=".onnx", dir=path.parent)
-    target = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
+    with copy_beside(path, model, "diff") as target:
         yield target
-    finally:
-        target.unlink(missing_ok=True)
 
 
 def _check(name: str, a: np.ndarray, b: np.ndarray, tolerances: Tolerances) -> OutputCheck:

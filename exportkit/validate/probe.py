@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exportkit.onnxfile import copy_beside
 from exportkit.validate.cases import Case
 from exportkit.validate.results import RunFailure
 from exportkit.validate.scopes import NodeScope
@@ -85,8 +84,7 @@ def boundaries(model: onnx.ModelProto, scopes: Sequence[NodeScope | None]) -> Bo
 
 @contextlib.contextmanager
 def _debug_session(path: Path, model: onnx.ModelProto, values: Sequence[str]) -> Iterator[Any]:
-    """A session on a copy of ``model`` that also outputs ``values``; beside ``path`` so that
-    external data resolves, else in a temporary folder with the weights loaded."""
+    """A session on a copy of ``model`` that also outputs ``values`` (see ``copy_beside``)."""
     import onnx
 
     have = {o.name for o in model.graph.output}
@@ -94,24 +92,8 @@ def _debug_session(path: Path, model: onnx.ModelProto, values: Sequence[str]) ->
         if v not in have:
             model.graph.output.append(onnx.ValueInfoProto(name=v))
             have.add(v)
-    try:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{path.stem}-localize-", suffix=".onnx", dir=path.parent
-        )
-    except OSError:
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx.load_external_data_for_model(model, str(path.parent))
-            target = Path(tmp) / "debug.onnx"
-            onnx.save_model(model, str(target), save_as_external_data=True, location="debug.data")
-            yield session(target)
-        return
-    target = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
+    with copy_beside(path, model, "localize") as target:
         yield session(target)
-    finally:
-        target.unlink(missing_ok=True)
 
 
 def descendants(proto: onnx.ModelProto, start: int) -> set[int]:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import InputSpecError, RuntimeStageError
+from exportkit.errors import InputSpecError, RuntimeStageError, first_line
 from exportkit.validate.cases import to_numpy
 from exportkit.validate.results import RunFailure
 
@@ -16,16 +16,10 @@ if TYPE_CHECKING:
 
     from exportkit.inputs import ExampleInputs
 
-__all__ = ["feeds_for", "first_line", "run_session", "session"]
+__all__ = ["feeds_for", "run_session", "session"]
 
 # onnxruntime names the node it failed in only inside its message: "... node. Name:'node_3' ...".
 _ORT_NODE = re.compile(r"Name:'([^']*)'")
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type."""
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def session(path: Path) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from exportkit.onnxfile import copy_beside
 
 if TYPE_CHECKING:
     import onnx
@@ -86,16 +87,10 @@ def file_size(path: Path) -> int:
 @contextlib.contextmanager
 def exposed_session(path: Path, model: onnx.ModelProto) -> Iterator[Any]:
     """A session on a copy of ``model`` beside ``path`` (so external data resolves)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-values-", suffix=".onnx", dir=path.parent)
-    target = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        from exportkit.perf import CPU, session
+    from exportkit.perf import CPU, session
 
+    with copy_beside(path, model, "values") as target:
         yield session(str(target), CPU)
-    finally:
-        target.unlink(missing_ok=True)
 
 
 def expose_all(model: onnx.ModelProto, only: set[str] | None = None) -> list[str]:
