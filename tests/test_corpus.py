@@ -344,6 +344,7 @@ def test_transformer_decoder_mask_check_falls_back_and_is_caught(tmp_path: Path)
     assert all("Reshape" in (t.error or "") for t in failed)
 
 
+@pytest.mark.slow  # over 3 s: the fast suite stays under 90 s; CI runs it
 def test_onnxsim_freezing_lstm_sequence_is_discarded(tmp_path: Path) -> None:
     """onnxsim folds the tagger head's reshape to the example's 12 tokens; the simplified file
     fails at other lengths, so exportkit keeps the exported file, says why, and passes."""
@@ -479,6 +480,7 @@ def test_a_cache_object_output_is_named_before_exporting(tmp_path: Path) -> None
     assert not list(tmp_path.glob("*.onnx"))
 
 
+@pytest.mark.slow  # over 3 s: the fast suite stays under 90 s; CI runs it
 def test_sizes_move_to_where_the_eager_model_runs(tmp_path: Path) -> None:
     """A UNet needs sides divisible by 4 and at least 4: at 1x1 and 35x35 PyTorch itself fails,
     so validation takes the nearest sizes it runs at, says so, and the verdict is the export's."""

@@ -70,6 +70,7 @@ def _export_killed_after(stage: str, target: Path) -> None:
     assert process.returncode == -signal.SIGKILL, f"not killed after {stage}:\n{''.join(seen)}"
 
 
+@pytest.mark.slow  # over 3 s: the fast suite stays under 90 s; CI runs it
 def test_a_killed_run_keeps_the_target_and_the_next_run_clears_its_leftovers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -113,6 +113,7 @@ def test_batch_frozen_by_tracing_blames_the_code_before_the_failing_node(tmp_pat
     assert "inputs of fc already differ" in div.detail
 
 
+@pytest.mark.slow  # over 3 s: the fast suite stays under 90 s; CI runs it
 def test_cli_reports_the_divergence_in_text_json_and_junit(
     tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

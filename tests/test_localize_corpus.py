@@ -66,7 +66,9 @@ def _drift_inside(module: nn.Module) -> None:
 
 slow = pytest.mark.slow
 CASES = [
-    pytest.param("gpt2", _hf("gpt2"), _text(VOCAB, mask=False), "dynamo", id="gpt2"),
+    pytest.param(
+        "gpt2", _hf("gpt2"), _text(VOCAB, mask=False), "dynamo", id="gpt2", marks=pytest.mark.slow
+    ),
     pytest.param("t5-encoder", _hf("t5_encoder"), _text(VOCAB), "torchscript", id="t5-encoder-ts"),
     # BERT's initial weights (std 0.02) make attention near uniform, so a drifting query does not
     # show in its outputs: drift its feed-forward instead.
@@ -80,7 +82,9 @@ CASES = [
     # Slow: the fast suite keeps UNet on TorchScript, and dynamo on convolutions with branches
     # (test_localize.py) and on a recurrent cell (test_module_called_in_a_loop below).
     pytest.param("unet", convnets.UNet, ["x:2x3x32x32"], "dynamo", id="unet", marks=slow),
-    pytest.param("unet", convnets.UNet, ["x:2x3x32x32"], "torchscript", id="unet-ts"),
+    pytest.param(
+        "unet", convnets.UNet, ["x:2x3x32x32"], "torchscript", id="unet-ts", marks=pytest.mark.slow
+    ),
     pytest.param(
         "bilstm", recurrent.BiLSTMTagger, ["tokens:2x12:int64"], "dynamo", id="bilstm", marks=slow
     ),

@@ -9,6 +9,7 @@ reach past the first character a parser looks at.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from exportkit.loading import ModelSpec
 from tests.bad_files import mlp_like
 from tests.test_viewer import conv_model
 
-PARSER = settings(max_examples=200, deadline=None, database=None)
+# In CI the examples are fixed (a red build is then reproducible); locally they vary run to run.
+CI = bool(os.environ.get("CI"))
+PARSER = settings(max_examples=200, deadline=None, database=None, derandomize=CI)
 
 
 def _pieces(*pieces: str) -> st.SearchStrategy[str]:
@@ -65,7 +68,7 @@ def test_input_spec_parses_or_refuses_cleanly(text: str) -> None:
     assert again is not None and (again.shape, again.dtype) == (tensor.shape, tensor.dtype)
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None, derandomize=CI)
 @given(INPUT_TEXT)
 def test_every_valid_input_spec_can_be_drawn(text: str) -> None:
     """A spec that parses gives values inside its range: no overflow, no inf, no error later."""
@@ -155,6 +158,7 @@ def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     max_examples=120,
     deadline=None,
     database=None,
+    derandomize=CI,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(damaged())

@@ -196,6 +196,7 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.slow  # over 3 s: the fast suite stays under 90 s; CI runs it
 def test_half_open_connections_time_out_and_hold_up_nobody(tmp_path: Path, views: list) -> None:
     model = tmp_path / "tiny.onnx"
     onnx.save(conv_model(), str(model))
