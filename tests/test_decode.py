@@ -177,6 +177,25 @@ def test_gpt2_cache_cli(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("arch", ["Qwen2", "Mistral"])
+def test_more_decoders_pass_chained_steps(
+    arch: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    import transformers
+
+    folder = tmp_path_factory.mktemp("hf") / arch
+    getattr(transformers, f"{arch}Config")(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        architectures=[f"{arch}ForCausalLM"],
+    ).save_pretrained(folder)  # fmt: skip
+    report = exportkit.export(f"hf:{folder}", None, tmp_path / "m.onnx", steps=3)
+    assert report.passed
+    assert [s.past_length for s in report.steps] == [0, 5, 6, 7]
+    assert all(s.token_agreement for s in report.steps)
+
+
+@pytest.mark.slow
 def test_llama_gqa_greedy_generation_matches(llama_folder: Path, tmp_path: Path) -> None:
     """Checked outside exportkit's own code path: onnxruntime greedy decoding with the file
     gives the tokens transformers' generate() gives (grouped-query attention: 2 kv heads of 4)."""

@@ -41,11 +41,13 @@ def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> lis
         f"state     {len(pairs)} pairs, {how}; to pin them: " + " ".join(p.flag() for p in pairs)
     ]
     first = steps[0].step if steps else 0
-    start = "prefill (empty past)" if first == 0 else "eager prefill as the first past"
-    lines.append(
-        f"steps     {start}, then {len(steps) - (first == 0)} steps, each fed its own previous "
-        "outputs; eager PyTorch its own"
-    )
+    if first != 0:
+        start = "eager PyTorch's prefill as the first past (the file refuses an empty one)"
+    elif any(p.axis is not None for p in pairs):
+        start = "step 0: the prefill on an empty past"
+    else:
+        start = "step 0 from the example's state"
+    lines.append(f"steps     {start}; each next step fed its own previous outputs, eager its own")
     rows = [["step", "past", "max abs diff", "token agrees", "verdict"]]
     for s in steps:
         past = "--" if s.past_length is None else str(s.past_length)
