@@ -220,3 +220,18 @@ def test_llama_gqa_greedy_generation_matches(llama_folder: Path, tmp_path: Path)
         tokens.append(ids[:, 0])
         feeds = dict(zip(names, present))
     assert (np.stack(tokens, 1) == expected.numpy()).all()
+
+
+@pytest.mark.slow
+def test_encoder_decoder_is_refused_not_crashed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers import T5Config
+
+    folder = tmp_path / "t5"
+    T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4,
+             architectures=["T5ForConditionalGeneration"]).save_pretrained(folder)  # fmt: skip
+    code, _, err = run(
+        capsys, "export", f"hf:{folder}", "--steps", "2", "-o", str(tmp_path / "t.onnx")
+    )
+    assert code == 2 and "is an encoder-decoder" in err and "Traceback" not in err

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exportkit.errors import UsageError
+from exportkit.errors import UsageError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -46,8 +46,22 @@ def _cache_shapes(model: nn.Module, vocab: int) -> list[tuple[tuple[int, ...], A
     ids = torch.randint(
         0, vocab, (CACHE_BATCH, CACHE_PAST), generator=torch.Generator().manual_seed(0)
     )
-    with torch.no_grad():
-        out = model(input_ids=ids, use_cache=True)
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise UsageError(
+            f"--steps: {type(model).__name__} is an encoder-decoder; exportkit exports the cache "
+            "of decoder-only causal LMs",
+            hint="export its decoder as a module of your own that takes the cache as tensors "
+            "(with --state pairs), or leave --steps out",
+        )
+    try:
+        with torch.no_grad():
+            out = model(input_ids=ids, use_cache=True)
+    except Exception as exc:
+        raise UsageError(
+            f"--steps: {type(model).__name__}(input_ids, use_cache=True) raised "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            hint="--steps exports causal LMs that generate from input_ids alone",
+        ) from exc
     cache = returned_cache(out)
     layers = getattr(cache, "layers", None)
     if not layers:
