@@ -9,29 +9,28 @@ Each stage is a package with one verb; this module threads their typed results i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exportkit.choose import simplify_checked
 from exportkit.decode.stage import decoder_model, run_steps, state_pairs
+from exportkit.diff.stage import check_against_baseline, fingerprint_for
 from exportkit.export import Exporter, ExportResult, export_model, output_names
 from exportkit.fallback import export_validated
 from exportkit.inputs import ExampleInputs, InputSpec, run_model
 from exportkit.loading import LoadedModel
 from exportkit.opsets import require_opset
 from exportkit.options import Options, require_output_names
-from exportkit.resolve import InputsArg, example_inputs, load
-from exportkit.results import InputInfo, ProgressFn, Report
-from exportkit.simplify import SimplifyResult, simplify_model
+from exportkit.resolve import InputsArg, example_inputs, input_infos, load, require_onnx
+from exportkit.results import ProgressFn, Report
 from exportkit.stages import Stages
 from exportkit.validate import (
     Case,
-    Parity,
     ValidationResult,
     make_cases,
     require_compatible,
-    three_way,
     validate,
 )
 from exportkit.variants.stage import check_variant, run_variants
@@ -39,7 +38,6 @@ from exportkit.versions import tool_versions
 from exportkit.workspace import check_target, default_output, install, workspace
 
 if TYPE_CHECKING:
-    import onnx
     from torch import nn
 
 __all__ = ["run_check", "run_export"]
@@ -109,81 +107,10 @@ def _validator(
     return run
 
 
-@dataclass(frozen=True)
-class _Choice:
-    simplify: SimplifyResult | None
-    final: ValidationResult
-    simplified: ValidationResult | None
-    parity: Parity
-
-
-def _simplify(
-    stages: Stages,
-    validated: Callable[..., ValidationResult],
-    raw: ExportResult,
-    raw_check: ValidationResult,
-    work: Path,
-    options: Options,
-) -> _Choice:
-    """Simplify the validated export, validate that, and keep the simplified only if no worse."""
-    if options.simplifier == "none":
-        stages.skip("simplify", "--simplifier none")
-        return _Choice(
-            None, raw_check, None, three_way(raw_check, None, why_none="--simplifier none")
-        )
-    from exportkit.errors import SimplifyError
-
-    try:
-        with stages.run("simplify") as detail:
-            dst = work / "simplified" / raw.path.name
-            simp = simplify_model(raw.path, dst, simplifier=options.simplifier)
-            detail.append(f"{options.simplifier}: {simp.nodes_before} -> {simp.nodes_after} nodes")
-            if simp.output_lines:
-                detail.append(f"{simp.output_lines} lines it printed kept for --debug")
-    except SimplifyError as exc:
-        failed = SimplifyResult(
-            simplifier=options.simplifier,
-            path=raw.path,
-            seconds=0.0,
-            ops_before={},
-            ops_after={},
-            bytes_before=0,
-            bytes_after=0,
-            kept=False,
-            reason=str(exc),
-        )
-        return _Choice(failed, raw_check, None, three_way(raw_check, None, why_none=exc.message))
-    # Localize the simplified file only where it fails and the export did not.
-    simp_check = validated(
-        "validate simplified", simp.path, lambda r: bool(three_way(raw_check, r).new_failures)
-    )
-    parity = three_way(raw_check, simp_check)
-    if parity.kept == "exported":
-        return _Choice(
-            replace(simp, kept=False, reason=parity.reason), raw_check, simp_check, parity
-        )
-    if simp_check.divergence is None and raw_check.divergence is not None:
-        # Both fail alike: the drift came from the exporter and was located on the export.
-        simp_check = replace(simp_check, divergence=raw_check.divergence)
-    return _Choice(simp, simp_check, simp_check, parity)
-
-
-def _input_infos(inputs: ExampleInputs) -> tuple[InputInfo, ...]:
-    return tuple(
-        InputInfo(
-            name=n,
-            shape=tuple(int(d) for d in t.shape),
-            dtype=inputs.specs[n].dtype,
-            dynamic=dict(inputs.dynamic.get(n, {})),
-        )
-        for n, t in inputs.tensors.items()
-    )
-
-
 def _report(stages: Stages, prep: _Prepared, **found: Any) -> Report:
     return Report(
         model=prep.loaded.source,
-        inputs=_input_infos(prep.example),
+        inputs=input_infos(prep.example),
         input_notes=prep.example.notes,
         stages=tuple(stages.timings),
         versions=tool_versions(),
@@ -235,12 +162,12 @@ def run_export(
             )
 
         exported, raw_check = export_validated(stages, export, validated, options.exporter)
-        choice = _simplify(stages, validated, exported, raw_check, work, options)
+        choice = simplify_checked(stages, validated, exported, raw_check, work, options)
         simp, final = choice.simplify, choice.final
         chosen = simp.path if simp is not None and simp.kept else exported.path
         decode = run_steps(stages, prep.loaded.module, chosen, prep.example, prep.pairs, options)
         # Judged before the file moves in: the baseline may be the very file at the target.
-        baseline = _baseline(stages, chosen, prep.specs, options)
+        baseline = check_against_baseline(stages, chosen, prep.specs, options)
         passed = final.passed and not exported.frozen_dims and (decode is None or decode.passed)
         passed = passed and all(rule.passed for rule in baseline.get("baseline", ()))
         if simp is not None and simp.kept:
@@ -268,7 +195,7 @@ def run_export(
         variants=variants,
         steps=decode.steps if decode is not None else (),
         state_pairs=prep.pairs,
-        **_fingerprint(files[0], prep.specs, options),
+        **fingerprint_for(files[0], prep.specs, options),
         **baseline,
     )
 
@@ -278,35 +205,6 @@ def _summarize(stages: Stages, path: Path, dims: Mapping[str, int]) -> Any:
 
     with stages.run("summary"):
         return summarize(path, dims=dims)  # MACs counted at the example sizes
-
-
-def _fingerprint(path: Path, inputs: Sequence[InputSpec], options: Options) -> dict[str, Any]:
-    """--json: the fingerprint a later run's --baseline needs (contract, ops, output statistics)."""
-    from exportkit.diff.baseline import fingerprint
-
-    if options.json is None:
-        return {}
-    return {"fingerprint": fingerprint(path, seed=options.seed, inputs=inputs)}
-
-
-def _baseline(
-    stages: Stages, path: Path, inputs: Sequence[InputSpec], options: Options
-) -> dict[str, Any]:
-    """--baseline: each rule of the file at ``path`` against the earlier file or report."""
-    from exportkit.diff.baseline import check_baseline
-
-    found: dict[str, Any] = {}
-    if options.baseline is not None:
-        tol = options.tolerances
-        with stages.run("baseline"):
-            result = check_baseline(
-                path, options.baseline, allow_ops=options.allow_ops, max_opset=options.max_opset,
-                tolerances=tol if options.drift_atol is None else replace(tol, atol=options.drift_atol),
-                max_node_growth=options.max_node_growth, seed=options.seed,
-                max_latency_growth=options.max_latency_growth, inputs=inputs,
-            )  # fmt: skip
-        found.update(baseline=result.rules, baseline_path=result.path)
-    return found
 
 
 def run_check(
@@ -342,14 +240,6 @@ def run_check(
         validation_raw=None,
         summary=None,
         variants=variants,
-        **_fingerprint(path, prep.specs, options),
-        **_baseline(stages, path, prep.specs, options),
+        **fingerprint_for(path, prep.specs, options),
+        **check_against_baseline(stages, path, prep.specs, options),
     )
-
-
-def require_onnx(path: Path) -> onnx.ModelProto:
-    """Fail early, as a usage error, on a file that is not whole ONNX (the summary's reader:
-    missing, a folder, empty, text, truncated, external data missing)."""
-    from exportkit.summary.graph import load_model
-
-    return load_model(path, infer=False).model

@@ -1,20 +1,24 @@
-"""What the verbs accept -> what the stages take: a spec or a module -> LoadedModel; input specs,
-tensors or nothing -> ExampleInputs."""
+"""What the verbs accept -> what the stages take, and back: a spec or a module -> LoadedModel;
+input specs, tensors or nothing -> ExampleInputs -> the report's InputInfo; a path -> the ONNX
+file it must hold."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.inputs import ExampleInputs, InputSpec, make_inputs
 from exportkit.loading import LoadedModel, load_model
 from exportkit.options import Options
+from exportkit.results import InputInfo
 
 if TYPE_CHECKING:
+    import onnx
     from torch import nn
 
-__all__ = ["InputsArg", "example_inputs", "load"]
+__all__ = ["InputsArg", "example_inputs", "input_infos", "load", "require_onnx"]
 
 # ``["x:2x10"]`` specs, InputSpec objects, ExampleInputs, a dict name -> tensor, a tuple of tensors
 # or one tensor; None uses the model's example_inputs().
@@ -63,3 +67,24 @@ def example_inputs(loaded: LoadedModel, inputs: InputsArg, options: Options) -> 
         seed=options.seed,
     )
     return replace(example, notes=(*loaded.notes, *example.notes))
+
+
+def input_infos(inputs: ExampleInputs) -> tuple[InputInfo, ...]:
+    """The example inputs as the report shows them: name, shape, dtype, dynamic dims."""
+    return tuple(
+        InputInfo(
+            name=n,
+            shape=tuple(int(d) for d in t.shape),
+            dtype=inputs.specs[n].dtype,
+            dynamic=dict(inputs.dynamic.get(n, {})),
+        )
+        for n, t in inputs.tensors.items()
+    )
+
+
+def require_onnx(path: Path) -> onnx.ModelProto:
+    """Fail early, as a usage error, on a file that is not whole ONNX (the summary's reader:
+    missing, a folder, empty, text, truncated, external data missing)."""
+    from exportkit.summary.graph import load_model
+
+    return load_model(path, infer=False).model

@@ -286,3 +286,13 @@ def test_a_baseline_at_the_target_is_judged_before_the_new_file_replaces_it(
     assert broken and not report.passed
     assert out.read_bytes() == before
     assert report.output == tmp_path / "model.failed.onnx"
+
+
+def test_the_pipeline_only_orders_the_stages() -> None:
+    """pipeline.py stays a short read in stage order; each policy and helper lives elsewhere."""
+    source = (ROOT / "exportkit" / "pipeline.py").read_text()
+    assert len(source.splitlines()) < 300
+    body = source[source.index("def run_export(") :]
+    calls = ["_prepare(", "export_validated(", "simplify_checked(", "install(", "_summarize("]
+    at = [body.index(call) for call in calls]  # load+inputs, export+validate, simplify+validate
+    assert at == sorted(at)

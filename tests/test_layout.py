@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("results",),
     ("stages", "options"),
     # variants.stage, decode.stage: the pipeline's steps
-    ("fallback", "resolve", "variants.stage", "decode.stage", "report"),
+    ("fallback", "choose", "resolve", "variants.stage", "decode.stage", "diff.stage", "report"),
     ("viewer",),  # its findings show the report's variant lines
     ("reporting",),
     ("pipeline",),
