@@ -100,6 +100,10 @@ def render_markdown(report: Report) -> str:
             )
     if report.validation is not None:
         lines += [*_outputs(report.validation), ""]
+    if report.steps:
+        from exportkit.report.steps import render_steps
+
+        lines += ["```", *render_steps(report.state_pairs, report.steps), "```", ""]
     if report.variants:
         from exportkit.report.variants import render_variants
 

@@ -1,0 +1,73 @@
+"""The steps of a decoder run in the reports (text, Markdown, JSON, JUnit), from hand-built
+results against tests/golden/ (no export runs; rewrite with ``pytest --update-golden``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from xml.etree import ElementTree
+
+from exportkit import Divergence, Report
+from exportkit.decode import StatePair, StepResult
+from exportkit.diagnose import Location
+from exportkit.report.junit import render_junit
+from exportkit.report.markdown import render_markdown
+from exportkit.report.pipeline import render_json, render_text, verdict_reason
+from tests.test_report_golden import FAILED, _check, _report
+
+PAIRS = (
+    StatePair("past_k", "present_k", axis=1, inferred=True),
+    StatePair("past_v", "present_v", axis=1, inferred=True),
+)
+AT = Location(
+    "positions", "BakedPositions", "tests/models/stateful.py:52", "return int(past.shape[1])"
+)
+
+
+def _step(step: int, past: int, ok: bool = True) -> StepResult:
+    diff = 2.4e-07 if ok else 2.96
+    return StepResult(step, past, diff, ok, ok, (_check(max_abs=diff, ok=ok),))
+
+
+def _failing() -> Report:
+    div = Divergence("values", "step 0", AT, "its output differs while its inputs matched")
+    first = replace(_step(0, 0, ok=False), divergence=div)
+    steps = (first, _step(1, 5), _step(2, 6), _step(3, 7, ok=False))
+    return _report(state_pairs=PAIRS, steps=steps, output=FAILED, files=(FAILED,))
+
+
+def test_passing_steps_pass_and_failing_steps_fail() -> None:
+    passing = _report(state_pairs=PAIRS, steps=tuple(_step(i, p) for i, p in enumerate((0, 5, 6))))
+    assert passing.passed and not _failing().passed
+    reason = verdict_reason(_failing())
+    assert "decode step 0 fails first" in reason and "positions (BakedPositions" in reason
+
+
+def test_steps_text(golden: Callable[[str, str], None]) -> None:
+    text = render_text(_failing())
+    assert "to pin them: --state past_k=present_k --state past_v=present_v" in text
+    golden("report_steps_fail.txt", text)
+
+
+def test_steps_markdown(golden: Callable[[str, str], None]) -> None:
+    golden("report_steps_fail.md", render_markdown(_failing()))
+
+
+def test_steps_json_and_junit() -> None:
+    steps = json.loads(render_json(_failing()))["steps"]
+    assert [(s["step"], s["past_length"], s["passed"]) for s in steps] == [
+        (0, 0, False), (1, 5, True), (2, 6, True), (3, 7, False),
+    ]  # fmt: skip
+    assert steps[0]["token_agreement"] is False and steps[0]["max_abs_diff"] == 2.96
+    assert steps[0]["divergence"]["location"]["module"] == "positions"
+    suite = ElementTree.fromstring(render_junit(_failing()))
+    cases = {c.get("name"): c for c in suite.iter("testcase") if "decode" in (c.get("name") or "")}
+    assert sorted(cases) == [
+        f"decode step {i} (past {p})" for i, p in ((0, 0), (1, 5), (2, 6), (3, 7))
+    ]
+    assert cases["decode step 0 (past 0)"].find("failure") is not None
+    assert cases["decode step 1 (past 5)"].find("failure") is None
+    assert "positions (BakedPositions" in (
+        cases["decode step 0 (past 0)"].findtext("failure") or ""
+    )
