@@ -102,3 +102,16 @@ def test_variant_flags_that_cannot_work_are_exit_2_before_any_work(
         err = capsys.readouterr().err
         assert needle in err and "hint:" in err and "Traceback" not in err
         assert not target.exists()
+
+
+def test_the_converters_advice_stays_off_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime.quantization logs "consider pre-processing" on the root logger: kept for
+    --debug, so stderr holds exportkit's stage lines only."""
+    code = main(["export", CNN, *FAST, "-o", str(tmp_path / "cnn.onnx"), "--variant", "int8",
+                 "--variant", "fp16"])  # fmt: skip
+    assert code == 0
+    err = capfd.readouterr().err
+    assert "pre-processing" not in err and "WARNING" not in err
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and r.name == "root"]

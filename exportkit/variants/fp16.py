@@ -33,13 +33,16 @@ def convert_fp16(
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    from exportkit.quiet import captured
+
     model = onnx.load(str(float_path))
-    converted = convert_float_to_float16(
-        model,
-        keep_io_types=keep_io_types,
-        node_block_list=list(block) or None,
-        disable_shape_infer=model.ByteSize() > 1_800_000_000,
-    )
+    with captured("onnxruntime float16 converter"):  # its warnings go to --debug
+        converted = convert_float_to_float16(
+            model,
+            keep_io_types=keep_io_types,
+            node_block_list=list(block) or None,
+            disable_shape_infer=model.ByteSize() > 1_800_000_000,
+        )
     if block:
         _drop_round_trips(converted, set(block))
     return save_model(converted, target)

@@ -108,6 +108,7 @@ def make_int8(
     from onnxruntime.quantization import QuantFormat, quantize_dynamic, quantize_static
 
     from exportkit.external import has_external_data
+    from exportkit.quiet import captured
 
     target = variant_path(float_path, "int8")
     external = has_external_data(float_path)
@@ -115,7 +116,9 @@ def make_int8(
     samples: list[dict[str, Any]] = []
     if chosen == "static":
         samples = calibration_feeds(open_session(float_path), cases, calibrate)
-    with staged(target, external=external) as tmp:
+    # onnxruntime.quantization logs advice on the root logger ("consider pre-processing"):
+    # kept for --debug, off the terminal.
+    with staged(target, external=external) as tmp, captured("onnxruntime quantization"):
         if chosen == "dynamic":
             quantize_dynamic(float_path, tmp, use_external_data_format=external)
         else:
