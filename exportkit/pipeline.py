@@ -228,6 +228,7 @@ def run_check(
     require_output_names(options.tolerances, outputs)
     variants = check_variant(stages, prep.loaded.module, path, prep.cases, options)
     check = None if variants else _validator(stages, prep, options)("validate", path)
+    decode = run_steps(stages, prep.loaded.module, path, prep.example, prep.pairs, options)
     return _report(
         stages,
         prep,
@@ -240,6 +241,8 @@ def run_check(
         validation_raw=None,
         summary=None,
         variants=variants,
+        steps=decode.steps if decode is not None else (),
+        state_pairs=prep.pairs,
         **fingerprint_for(path, prep.specs, options),
         **check_against_baseline(stages, path, prep.specs, options),
     )

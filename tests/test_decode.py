@@ -174,6 +174,12 @@ def test_gpt2_cache_cli(
         16,
     ]
     assert isinstance(dims["present.1.value"][2], str)  # past + seq, symbolic
+    # check: the file judged again over more chained steps (exit 0), one JUnit case per step
+    junit = tmp_path / "j.xml"
+    code, out, _ = run(capsys, "check", str(target), f"hf:{hf_folders['gpt2']}", "--steps", "6",
+                       "--junit", str(junit))  # fmt: skip
+    assert code == 0, out
+    assert junit.read_text().count('name="decode step ') == 7
 
 
 @pytest.mark.slow

@@ -305,7 +305,7 @@ GROUPS: dict[str, tuple[Group, ...]] = {
     "export": (MODEL, EXPORT, CHECK, DECODE, VARIANTS, BASELINE),
     "view": (MODEL, EXPORT, CHECK, DECODE, VIEW, VARIANTS),
     "summary": (SUMMARY,),
-    "check": (MODEL, CHECK, VARIANTS, BASELINE),
+    "check": (MODEL, CHECK, DECODE, VARIANTS, BASELINE),
     "diff": (DIFF,),
 }
 

@@ -136,8 +136,12 @@ def validate_steps(
 
     start = time.perf_counter()
     tolerances = tolerances or Tolerances()
+    import torch
+
     sess = session(Path(path))
-    names = [o.name for o in sess.get_outputs()]
+    # Outputs by the model's names (as the report shows them), matched to the file's by position.
+    with torch.no_grad():
+        names = output_names(module(**example.tensors))
     if token_output not in names:
         token_input = token_output = None
     state_names = {p.input for p in pairs}
@@ -164,8 +168,6 @@ def validate_steps(
             results.append(_eager_failure(module, step, past, exc, layout))
             break
         before = {n: tuple(t.shape) for n, t in eager_state.items()}
-        if not names or len(eager_out) != len(names):
-            names = output_names(eager_out)
         try:
             actual = sess.run(None, feeds)
         except Exception as exc:
