@@ -1,8 +1,8 @@
 """exportkit: PyTorch -> ONNX you can trust and look at.
 
 The verbs: :func:`export` (the whole pipeline), :func:`check` (an ONNX file made elsewhere against
-its PyTorch model), :func:`summarize` (any ONNX file, no torch needed) and :func:`view` (Netron).
-Each takes one :class:`Options`; its fields can also be given as flat keywords
+its PyTorch model), :func:`summarize` (any ONNX file, no torch needed), :func:`view` (Netron) and
+:data:`ci` (every model of a project's ``[tool.exportkit]`` config, in parallel). Each takes one :class:`Options`; its fields can also be given as flat keywords
 (``export(model, dynamic=["batch"], atol=1e-3)``). The CLI is a thin layer over these verbs.
 """
 
@@ -22,7 +22,7 @@ from exportkit.simplify import SimplifyResult
 from exportkit.validate import Divergence, Parity, Tolerances, ValidationResult
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from torch import nn
     from typing_extensions import Unpack
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from exportkit.diff import DiffResult
     from exportkit.inputs.spec import InputSpec as _InputSpec
     from exportkit.options import OptionKeywords
+    from exportkit.project import CiResult, ModelRun, ProjectModel
     from exportkit.resolve import InputsArg
     from exportkit.summary import GraphSummary
     from exportkit.viewer import ViewHandle
@@ -58,6 +59,7 @@ __all__ = [
     "ViewHandle",
     "__version__",
     "check",
+    "ci",
     "diff",
     "export",
     "summarize",
@@ -127,13 +129,21 @@ def export(
     Raises:
         ExportkitError: a stage failed; ``exit_code`` and ``hint`` say what to do.
     """
+    from exportkit.cache import cached_export
     from exportkit.pipeline import run_export
     from exportkit.reporting import check_report_paths, failure_reports, write_reports
 
     options = _build_options(options, **keywords)
     check_report_paths(options, path)
     with failure_reports(model, options):
-        report = run_export(model, inputs, path, options=options, progress=progress)
+        report = cached_export(
+            model,
+            inputs,
+            path,
+            options,
+            lambda: run_export(model, inputs, path, options=options, progress=progress),
+            progress,
+        )
         write_reports(report, options)
     return report
 
@@ -255,3 +265,61 @@ def view(
         )
     handle.report = report
     return handle
+
+
+class _Ci:
+    """``exportkit.ci(project, jobs=2)`` runs every model a project configures;
+    ``exportkit.ci.models(project)`` lists them (to parametrize a test suite over)."""
+
+    def __call__(
+        self,
+        project: str | Path = ".",
+        *,
+        jobs: int | None = None,
+        options: Options | None = None,
+        json: str | Path | None = None,
+        junit: str | Path | None = None,
+        on_result: Callable[[ModelRun], None] | None = None,
+    ) -> CiResult:
+        """Run the models of ``[[tool.exportkit.models]]`` in parallel processes.
+
+        Args:
+            project: the project folder, or its pyproject.toml / exportkit.toml.
+            jobs: worker processes (default: one per core).
+            options: :class:`Options` under every model's own keys; ``cache=False`` here
+                wins over the config (``--no-cache``).
+            json: the combined JSON report: every model's verdict and report.
+            junit: JUnit XML: a test suite per model, a test case per check.
+            on_result: called with each model's :class:`~exportkit.project.ModelRun` as it ends.
+
+        Returns:
+            Every model's verdict, time, file and report; ``passed`` when all passed.
+
+        Raises:
+            ConfigError: the config cannot be right (exit 2; nothing was run).
+            RunnerError: the worker processes broke (exit 3).
+        """
+        from exportkit.project import run_project
+
+        return run_project(
+            project,
+            export,
+            jobs=jobs,
+            options=options,
+            json=json,
+            junit=junit,
+            on_result=on_result,
+        )
+
+    @staticmethod
+    def models(
+        project: str | Path = ".", *, options: Options | None = None
+    ) -> tuple[ProjectModel, ...]:
+        """The models a project configures; ``export(m.spec, m.inputs, m.output,
+        options=m.options)`` runs one."""
+        from exportkit.project import models
+
+        return models(project, options=options)
+
+
+ci = _Ci()

@@ -2,4 +2,5 @@
 
 from exportkit.cli import run
 
-run()
+if __name__ == "__main__":  # `exportkit ci`'s spawned workers import this module too
+    run()

@@ -9,6 +9,7 @@
     │   ├── WeightsError                   a --weights file that is unreadable or does not fit the model
     │   ├── OnnxFileError                  a file that is not (complete) ONNX
     │   ├── OutputPathError                an output path that cannot be written
+    │   ├── ConfigError                    a project's [tool.exportkit] table that cannot be right
     │   ├── PortInUseError                 --port is taken
     │   └── HostError                      --host is not an address of this machine
     ├── LoadError                  exit 3  the model's file raised while importing or building
@@ -17,6 +18,7 @@
     ├── SimplifyError              exit 3  (never fatal in the pipeline: the raw export is kept)
     ├── RuntimeStageError          exit 3  onnxruntime could not load or run the exported file
     ├── DiskFullError              exit 3  the disk filled up while an output was written
+    ├── RunnerError                exit 3  `exportkit ci` could not run its worker processes
     └── ViewError                  exit 3  Netron could not be started
 
 A validation mismatch is not an error: it is a finding in the report (``passed=False``), exit 1.
@@ -36,6 +38,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STAGE_FAILED",
     "EXIT_USAGE",
+    "ConfigError",
     "DiskFullError",
     "ExportError",
     "ExportkitError",
@@ -46,6 +49,7 @@ __all__ = [
     "OnnxFileError",
     "OutputPathError",
     "PortInUseError",
+    "RunnerError",
     "RuntimeStageError",
     "SimplifyError",
     "SpecError",
@@ -102,6 +106,10 @@ class OutputPathError(UsageError):
     """An output path that cannot be written."""
 
 
+class ConfigError(UsageError):
+    """A project's exportkit config (pyproject.toml or exportkit.toml) that cannot be right."""
+
+
 class PortInUseError(UsageError):
     """The port given with --port is taken."""
 
@@ -128,6 +136,10 @@ class SimplifyError(ExportkitError):
 
 class RuntimeStageError(ExportkitError):
     """onnxruntime could not load or run the exported file."""
+
+
+class RunnerError(ExportkitError):
+    """``exportkit ci`` could not run its worker processes (one was killed, or none started)."""
 
 
 class ViewError(ExportkitError):

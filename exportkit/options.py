@@ -90,6 +90,8 @@ class Options:
     host: str = "127.0.0.1"
     port: int | None = None
     browser: bool = False
+    # reuse the result of an unchanged passing run (see exportkit.cache)
+    cache: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("exporter", self.exporter, ("auto", "dynamo", "torchscript"))
@@ -241,6 +243,7 @@ class OptionKeywords(TypedDict, total=False):
     host: str
     port: int | None
     browser: bool
+    cache: bool
 
 
 _FIELDS = frozenset(f.name for f in fields(Options))

@@ -107,6 +107,8 @@ class Report:
     # --steps/--state: the state pairs, and the prefill and each chained decode step
     state_pairs: tuple[StatePair, ...] = ()
     steps: tuple[StepResult, ...] = ()
+    # Restored from the cache: an unchanged repeat of a passing run (see exportkit.cache).
+    cached: bool = False
 
     def _repr_html_(self) -> str:
         """The HTML report, in a notebook (the renderer is registered by the front door)."""

@@ -13,6 +13,17 @@ ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test its own exportkit cache: a repeat inside a test may hit; nothing is shared
+    between tests or written to the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("EXPORTKIT_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def models() -> Path:
     return MODELS

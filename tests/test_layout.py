@@ -30,11 +30,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("simplify", "validate", "summary"),
     ("variants", "diff", "decode"),
     ("results",),
-    ("stages", "options"),
+    ("stages", "options", "project.results"),  # project.results: what report/ci.py renders
     # variants.stage, decode.stage: the pipeline's steps
     ("fallback", "choose", "resolve", "variants.stage", "decode.stage", "diff.stage", "report"),
     ("viewer",),  # its findings show the report's variant lines
-    ("reporting",),
+    ("reporting", "cache", "project"),  # project: exportkit ci's config and worker processes
     ("pipeline",),
     ("",),  # exportkit/__init__.py: the front door
     ("cli", "testing"),

@@ -163,12 +163,40 @@ def _cmd_diff(args: argparse.Namespace, options: Options) -> int:
     return EXIT_OK if result.equivalent else EXIT_FAILED_CHECK
 
 
+def _cmd_ci(args: argparse.Namespace, options: Options) -> int:
+    from exportkit.project.config import config_file
+    from exportkit.report.ci import render_ci_line, render_ci_table
+
+    root = config_file(args.project)[0].resolve().parent
+
+    def line(run: Any) -> None:
+        print(render_ci_line(run, root), flush=True)
+
+    result = exportkit.ci(
+        args.project,
+        jobs=args.jobs,
+        options=options,
+        json=args.json,
+        junit=args.junit,
+        on_result=line,
+    )
+    print()
+    sys.stdout.write(render_ci_table(result))
+    if result.passed:
+        return EXIT_OK
+    sys.stdout.flush()
+    names = ", ".join(run.name for run in result.failed)
+    print(f"FAIL: {len(result.failed)} of {len(result.models)} models: {names}", file=sys.stderr)
+    return EXIT_FAILED_CHECK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Options], int]] = {
     "export": _cmd_export,
     "view": _cmd_view,
     "summary": _cmd_summary,
     "check": _cmd_check,
     "diff": _cmd_diff,
+    "ci": _cmd_ci,
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from exportkit import __version__
+from exportkit.cli.ci_args import CACHE, CI, add_ci_parser
 from exportkit.cli.compare_args import (
     add_baseline_options,
     add_diff_options,
@@ -19,6 +20,7 @@ from exportkit.cli.compare_args import (
     parse_diff_options,
 )
 from exportkit.cli.decode_args import DECODE
+from exportkit.cli.summary_args import add_summary_options, parse_summary_options
 from exportkit.cli.variant_args import add_variant_options, parse_variant_options
 from exportkit.errors import UsageError
 from exportkit.inputs.spec import DTYPES
@@ -243,46 +245,6 @@ def _parse_view_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"host": args.host, "port": args.port, "browser": not args.no_browser}
 
 
-def _add_summary_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--format",
-        choices=("table", "json", "markdown", "csv"),
-        default="table",
-        help="table (default) for people, json for machines (every module and node, "
-        "whatever --depth and --columns say), markdown, csv",
-    )
-    p.add_argument(
-        "--depth",
-        type=int,
-        default=None,
-        metavar="N",
-        help="show the module tree down to N levels (0: the model only, 1: its top-level "
-        "modules, ...); deeper rows are folded into their parent. Default: every node. "
-        "Example: --depth 2",
-    )
-    p.add_argument(
-        "--columns",
-        default=None,
-        metavar="COL,COL",
-        help="columns to show, from name,type,shape,dtype,params,macs,nodes "
-        "(default: name,type,shape,dtype,params,macs). Example: --columns name,params,macs",
-    )
-    p.add_argument(
-        "--dim",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="give a symbolic dimension a value so MACs that depend on it can be counted. "
-        "Repeat per dim. Example: --dim batch=1",
-    )
-
-
-def _parse_summary_options(args: argparse.Namespace) -> dict[str, Any]:
-    from exportkit.summary import parse_dims
-
-    return {"dims": parse_dims(args.dim)}
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse's own errors become exportkit's: one error line, one hint, exit 2."""
 
@@ -297,16 +259,17 @@ MODEL: Group = (_add_model_options, _parse_model_options)
 EXPORT: Group = (_add_export_options, _parse_export_options)
 CHECK: Group = (_add_check_options, _parse_check_options)
 VIEW: Group = (_add_view_options, _parse_view_options)
-SUMMARY: Group = (_add_summary_options, _parse_summary_options)
+SUMMARY: Group = (add_summary_options, parse_summary_options)
 DIFF: Group = (add_diff_options, parse_diff_options)
 VARIANTS: Group = (add_variant_options, parse_variant_options)
 BASELINE: Group = (add_baseline_options, parse_baseline_options)
 GROUPS: dict[str, tuple[Group, ...]] = {
-    "export": (MODEL, EXPORT, CHECK, DECODE, VARIANTS, BASELINE),
-    "view": (MODEL, EXPORT, CHECK, DECODE, VIEW, VARIANTS),
+    "export": (MODEL, EXPORT, CHECK, DECODE, VARIANTS, BASELINE, CACHE),
+    "view": (MODEL, EXPORT, CHECK, DECODE, VIEW, VARIANTS, CACHE),
     "summary": (SUMMARY,),
     "check": (MODEL, CHECK, DECODE, VARIANTS, BASELINE),
     "diff": (DIFF,),
+    "ci": (CI, CACHE),
 }
 
 
@@ -383,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
             "\nexit codes:\n  0  equivalent     1  they differ     2  bad input\n",
             formatter_class=fmt,
         ),
+        "ci": add_ci_parser(sub, fmt, EXIT_CODES),
     }
     commands["diff"].add_argument("a", metavar="A.onnx", help="the reference file")
     commands["diff"].add_argument("b", metavar="B.onnx", help="the file compared with it")

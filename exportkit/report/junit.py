@@ -12,11 +12,23 @@ if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
     from exportkit.results import Report
 
-__all__ = ["render_junit", "render_junit_error"]
+__all__ = ["junit_cases", "render_junit", "render_junit_error"]
 
 
 def render_junit(report: Report) -> str:
     """JUnit XML: one test case per trial and output, failures carrying the findings."""
+    cases, failures = junit_cases(report)
+    head = (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
+        f'tests="{len(cases)}" failures="{failures}">'
+    )
+    return "\n".join([head, *cases, "</testsuite>"]) + "\n"
+
+
+def junit_cases(report: Report, classname: str | None = None) -> tuple[list[str], int]:
+    """The ``<testcase>`` lines of a report (classname: the model; ``exportkit ci`` names it by
+    its config) and how many failed."""
+    model = quoteattr(classname or report.model)
     cases = []
     failures = 0
     trials = report.validation.trials if report.validation else ()
@@ -26,18 +38,18 @@ def render_junit(report: Report) -> str:
         if trial.error:
             failures += 1
             cases.append(
-                f"  <testcase classname={quoteattr(report.model)} name={quoteattr(trial.label)}>"
+                f"  <testcase classname={model} name={quoteattr(trial.label)}>"
                 f"<failure message={quoteattr(trial.error)}>{where}</failure></testcase>"
             )
         for check in trial.outputs:
             name = quoteattr(f"{trial.label}: {check.name}")
             if check.passed:
-                cases.append(f"  <testcase classname={quoteattr(report.model)} name={name}/>")
+                cases.append(f"  <testcase classname={model} name={name}/>")
             else:
                 failures += 1
                 msg = quoteattr("; ".join(check.findings) or "mismatch")
                 cases.append(
-                    f"  <testcase classname={quoteattr(report.model)} name={name}>"
+                    f"  <testcase classname={model} name={name}>"
                     f"<failure message={msg}>max abs {check.max_abs:.3e}{where}</failure></testcase>"
                 )
     if report.export is not None:
@@ -47,7 +59,7 @@ def render_junit(report: Report) -> str:
                 f"{fd.input} dim {fd.axis} ({fd.label}) exported as fixed size {fd.size}"
             )
             cases.append(
-                f"  <testcase classname={quoteattr(report.model)} name={quoteattr('dynamic ' + fd.label)}>"
+                f"  <testcase classname={model} name={quoteattr('dynamic ' + fd.label)}>"
                 f"<failure message={msg}/></testcase>"
             )
     validation = report.validation
@@ -59,7 +71,7 @@ def render_junit(report: Report) -> str:
         else:
             verdict = f"<skipped message={msg}/>"
         cases.append(
-            f"  <testcase classname={quoteattr(report.model)} name={quoteattr('unproven ' + output)}>"
+            f"  <testcase classname={model} name={quoteattr('unproven ' + output)}>"
             f"{verdict}</testcase>"
         )
     if report.steps:
@@ -70,25 +82,21 @@ def render_junit(report: Report) -> str:
     if report.variants:
         from exportkit.report.variants import variant_junit_cases
 
-        more, failed = variant_junit_cases(report.model, report.variants)
+        more, failed = variant_junit_cases(classname or report.model, report.variants)
         cases, failures = [*cases, *more], failures + failed
     for rule in report.baseline:
         name = quoteattr(f"baseline: {rule.rule}")
         if rule.passed:
             skipped = f"<skipped message={quoteattr(rule.detail)}/>" if rule.skipped else ""
-            cases.append(f"  <testcase classname={quoteattr(report.model)} name={name}>{skipped}"
+            cases.append(f"  <testcase classname={model} name={name}>{skipped}"
                          "</testcase>")  # fmt: skip
         else:
             failures += 1
             cases.append(
-                f"  <testcase classname={quoteattr(report.model)} name={name}>"
+                f"  <testcase classname={model} name={name}>"
                 f"<failure message={quoteattr(rule.detail)}/></testcase>"
             )
-    head = (
-        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="exportkit" '
-        f'tests="{len(cases)}" failures="{failures}">'
-    )
-    return "\n".join([head, *cases, "</testsuite>"]) + "\n"
+    return cases, failures
 
 
 def render_junit_error(model: str, error: ExportkitError) -> str:

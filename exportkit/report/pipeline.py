@@ -287,6 +287,10 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
             f"  {'ok  ' if r.passed else 'FAIL'}  {r.rule}: {r.detail}" for r in report.baseline
         ]
     lines.append("")
+    if report.cached:
+        lines.append(
+            "cached    unchanged since a passing run: files and report restored (--no-cache runs it again)"
+        )
     lines.append(f"files     {', '.join(str(f) for f in report.files)}")
     lines.append(f"verdict   {'PASS' if report.passed else 'FAIL'}{_unproven_note(report)}")
     return "\n".join(lines) + "\n"

@@ -6,11 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from exportkit.onnxfile import op_histogram as op_histogram_of
 from exportkit.summary.results import GraphSummary
+
+if TYPE_CHECKING:  # onnx is read only for a path: the renderers of cached reports never load it
+    import onnx
 
 __all__ = ["GraphComparison", "OpCountChange", "compare", "compare_histograms", "op_histogram"]
 
@@ -21,7 +23,7 @@ def op_histogram(model: onnx.ModelProto | str | os.PathLike[str]) -> dict[str, i
     Ops outside the default domain are keyed ``domain::Op``. A path is read without its
     external data.
     """
-    if not isinstance(model, onnx.ModelProto):
+    if isinstance(model, (str, os.PathLike)):
         from exportkit.summary.graph import load_model
 
         model = load_model(Path(model)).model
