@@ -130,7 +130,6 @@ def export(
         ExportkitError: a stage failed; ``exit_code`` and ``hint`` say what to do.
     """
     from exportkit.cache import cached_export
-    from exportkit.pipeline import run_export
     from exportkit.reporting import check_report_paths, failure_reports, write_reports
 
     options = _build_options(options, **keywords)
@@ -141,11 +140,24 @@ def export(
             inputs,
             path,
             options,
-            lambda: run_export(model, inputs, path, options=options, progress=progress),
+            lambda: _run_export(model, inputs, path, options, progress),
             progress,
         )
         write_reports(report, options)
     return report
+
+
+def _run_export(
+    model: str | nn.Module,
+    inputs: InputsArg,
+    path: str | Path | None,
+    options: Options,
+    progress: ProgressFn | None,
+) -> Report:
+    # The pipeline (and every stage it imports) loads only when the cache has no result.
+    from exportkit.pipeline import run_export
+
+    return run_export(model, inputs, path, options=options, progress=progress)
 
 
 def check(

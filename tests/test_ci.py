@@ -218,6 +218,8 @@ def test_every_option_is_a_key(tmp_path: Path) -> None:
         "max-node-growth": 0.2,
         "max_latency_growth": 1,
         "drift-atol": 1e-3,
+        "steps": 2,
+        "state": ["past=present"],
     }
     for name in ("calib.npz", "old.json", "w.pt"):  # options that name files check they exist
         (tmp_path / name).write_bytes(b"")
@@ -251,6 +253,7 @@ def test_every_option_is_a_key(tmp_path: Path) -> None:
     assert opts.baseline == tmp_path / "old.json"
     assert (opts.allow_ops, opts.max_opset) == (("Gelu",), 18)
     assert (opts.max_node_growth, opts.max_latency_growth, opts.drift_atol) == (0.2, 1.0, 1e-3)
+    assert (opts.steps, opts.state) == (2, (("past", "present"),))
     reachable = {k.replace("-", "_") for k in values} | {"model_kwargs", "tolerances"}
     reachable |= {"variants", "providers", "allow_ops"}
     not_per_model = {"json", "junit", "html", "markdown", "host", "port", "browser"}

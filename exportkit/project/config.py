@@ -55,6 +55,15 @@ def _tolerance(value: Any) -> list[str]:
     return _strings(value)
 
 
+def _state(value: Any) -> tuple[tuple[str, str], ...]:
+    """``["past=present"]`` or ``{past = "present"}`` -> the --state pairs."""
+    from exportkit.decode.state import parse_state
+
+    if isinstance(value, dict):
+        value = [f"{k}={_one(v, str)}" for k, v in value.items()]
+    return tuple(parse_state(s) for s in _strings(value))
+
+
 #: key -> function of (value, project folder) giving the Options keywords it sets.
 KEYS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
     "dynamic": lambda v, _: {"dynamic": _strings(v)},
@@ -64,6 +73,7 @@ KEYS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
     "provider": lambda v, _: {"providers": tuple(_strings(v))},
     "baseline": lambda v, root: {"baseline": root / _one(v, str)},
     "allow-op": lambda v, _: {"allow_ops": tuple(_strings(v))},
+    "state": lambda v, _: {"state": _state(v)},
     "atol": lambda v, _: {"atol_values": _tolerance(v)},
     "rtol": lambda v, _: {"rtol_values": _tolerance(v)},
 }
