@@ -228,16 +228,35 @@ def test_llama_gqa_greedy_generation_matches(llama_folder: Path, tmp_path: Path)
     assert (np.stack(tokens, 1) == expected.numpy()).all()
 
 
-@pytest.mark.slow
-def test_encoder_decoder_is_refused_not_crashed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from transformers import T5Config
+def _seq2seq_config(arch: str) -> object:
+    import transformers as t
 
-    folder = tmp_path / "t5"
-    T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4,
-             architectures=["T5ForConditionalGeneration"]).save_pretrained(folder)  # fmt: skip
-    code, _, err = run(
-        capsys, "export", f"hf:{folder}", "--steps", "2", "-o", str(tmp_path / "t.onnx")
-    )
-    assert code == 2 and "is an encoder-decoder" in err and "Traceback" not in err
+    if arch == "T5":
+        return t.T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                          decoder_start_token_id=0, architectures=["T5ForConditionalGeneration"])  # fmt: skip
+    return t.WhisperConfig(
+        vocab_size=99, d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=8,
+        max_source_positions=16, max_target_positions=64, pad_token_id=1, bos_token_id=2,
+        eos_token_id=3, decoder_start_token_id=2,
+        architectures=["WhisperForConditionalGeneration"],
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["Whisper", "T5"])
+def test_encoder_decoder_decoder_with_its_cache(arch: str, tmp_path: Path) -> None:
+    """The decoder of an encoder-decoder: its self-attention cache as state, the encoder's
+    output an input held for every step (the cross-attention keys are computed from it)."""
+    import onnx
+
+    folder = tmp_path / arch
+    _seq2seq_config(arch).save_pretrained(folder)  # type: ignore[attr-defined]
+    report = exportkit.export(f"hf:{folder}", None, tmp_path / "m.onnx", steps=3)
+    assert report.passed
+    assert [s.past_length for s in report.steps] == [0, 5, 6, 7]
+    assert all(s.token_agreement for s in report.steps)
+    graph = onnx.load(str(report.output), load_external_data=False).graph
+    assert [i.name for i in graph.input][:3] == [
+        "decoder_input_ids", "encoder_hidden_states", "past_key_values_0_key",
+    ]  # fmt: skip

@@ -9,6 +9,10 @@ cache flattened, one tensor per layer and kind, and returns the new cache the sa
   must be Python identifiers, hence ``_`` where Optimum writes ``past_key_values.N.key``;
 - outputs: ``logits`` (batch x seq x vocab), ``present.N.key`` / ``present.N.value``.
 
+An encoder-decoder (T5, Whisper) exports its decoder step: ``decoder_input_ids`` and
+``encoder_hidden_states`` (batch x encoder x width) instead of ``input_ids``, the self-attention
+cache as above; its cross-attention cache is computed in the graph from the encoder's output.
+
 Attention runs in transformers' eager implementation: sdpa's ``is_causal`` flag becomes symbolic
 under torch.export and fails (``is_causal must be bool, not SymBool``).
 """
@@ -30,6 +34,7 @@ __all__ = ["CACHE_BATCH", "CACHE_PAST", "CACHE_SEQ", "cached_decoder", "is_cache
 # Example sizes of the cached graph: none is 1 (an exporter freezes a size-1 dynamic dim) and
 # none equals another, so a size taken from the wrong dim shows.
 CACHE_BATCH, CACHE_SEQ, CACHE_PAST = 2, 2, 3
+ENCODER_LENGTH = 4  # an encoder-decoder's example encoder output length
 
 
 def is_cached_lm(module: nn.Module) -> bool:
@@ -46,23 +51,17 @@ def _cache_shapes(model: nn.Module, vocab: int) -> list[tuple[tuple[int, ...], A
     ids = torch.randint(
         0, vocab, (CACHE_BATCH, CACHE_PAST), generator=torch.Generator().manual_seed(0)
     )
-    if getattr(model.config, "is_encoder_decoder", False):
-        raise UsageError(
-            f"--steps: {type(model).__name__} is an encoder-decoder; exportkit exports the cache "
-            "of decoder-only causal LMs",
-            hint="export its decoder as a module of your own that takes the cache as tensors "
-            "(with --state pairs), or leave --steps out",
-        )
     try:
         with torch.no_grad():
-            out = model(input_ids=ids, use_cache=True)
+            out = model(**_call(model, ids, _encoder_states(model, CACHE_BATCH)), use_cache=True)
     except Exception as exc:
         raise UsageError(
             f"--steps: {type(model).__name__}(input_ids, use_cache=True) raised "
             f"{type(exc).__name__}: {first_line(exc)}",
-            hint="--steps exports causal LMs that generate from input_ids alone",
+            hint="--steps exports causal LMs (and encoder-decoders' decoders) that generate "
+            "from token ids",
         ) from exc
-    cache = returned_cache(out)
+    cache = _self_attention(returned_cache(out))
     layers = getattr(cache, "layers", None)
     if not layers:
         raise UsageError(
@@ -97,6 +96,37 @@ def returned_cache(out: Any) -> Any:
     return cache if cache is not None else getattr(out, "cache", None)
 
 
+def _encoder_decoder(model: Any) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
+def _width(model: Any) -> int:
+    config = model.config
+    return int(getattr(config, "d_model", None) or config.hidden_size)
+
+
+def _encoder_states(model: Any, batch: int) -> torch.Tensor | None:
+    """Example encoder output (batch x ENCODER_LENGTH x width) for an encoder-decoder, else None."""
+    import torch
+
+    if not _encoder_decoder(model):
+        return None
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(batch, ENCODER_LENGTH, _width(model), generator=gen)
+
+
+def _call(model: Any, ids: torch.Tensor, encoder: torch.Tensor | None) -> dict[str, Any]:
+    """forward's keywords: the ids, and for an encoder-decoder the encoder's output."""
+    if encoder is None:
+        return {"input_ids": ids}
+    return {"decoder_input_ids": ids, "encoder_outputs": (encoder,)}
+
+
+def _self_attention(cache: Any) -> Any:
+    """A decoder-only cache itself; an EncoderDecoderCache's self-attention part."""
+    return getattr(cache, "self_attention_cache", cache)
+
+
 class _CachedDecoder:
     """Mixin holding the step; :func:`cached_decoder` adds a forward with real parameters."""
 
@@ -104,15 +134,23 @@ class _CachedDecoder:
     layers: int
     cache_arg: str
 
-    def _step(self, input_ids: torch.Tensor, past: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    def _step(
+        self, ids: torch.Tensor, encoder: torch.Tensor | None, past: tuple[torch.Tensor, ...]
+    ) -> dict[str, Any]:
         from transformers import DynamicCache
 
-        cache = DynamicCache()
+        cache: Any = DynamicCache()
         for i in range(self.layers):
             cache.update(past[2 * i], past[2 * i + 1], i)
-        out = self.model(input_ids=input_ids, **{self.cache_arg: cache}, use_cache=True)
+        if encoder is not None:
+            # An empty cross-attention cache: each step computes it from the encoder's output.
+            from transformers import EncoderDecoderCache
+
+            cache = EncoderDecoderCache(cache, DynamicCache())
+        call = _call(self.model, ids, encoder)
+        out = self.model(**call, **{self.cache_arg: cache}, use_cache=True)
         result: dict[str, Any] = {"logits": out.logits}
-        for i, layer in enumerate(returned_cache(out).layers):
+        for i, layer in enumerate(_self_attention(returned_cache(out)).layers):
             result[f"present.{i}.key"] = layer.keys
             result[f"present.{i}.value"] = layer.values
         return result
@@ -148,8 +186,15 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
     layers = len(shapes) // 2
     names = [f"past_key_values_{i}_{k}" for i in range(layers) for k in ("key", "value")]
     params = ", ".join(names)
+    head, ids, enc = "input_ids", "input_ids", "None"
+    if _encoder_decoder(model):
+        head, ids, enc = (
+            "decoder_input_ids, encoder_hidden_states",
+            "decoder_input_ids",
+            "encoder_hidden_states",
+        )
     source = (
-        f"def forward(self, input_ids, {params}):\n    return self._step(input_ids, ({params},))\n"
+        f"def forward(self, {head}, {params}):\n    return self._step({ids}, {enc}, ({params},))\n"
     )
     namespace: dict[str, Any] = {}
     exec(compile(source, "<exportkit.decode cached forward>", "exec"), namespace)
@@ -166,8 +211,11 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
         {"__init__": init, "forward": namespace["forward"], "__module__": __name__},
     )
     wrapper: nn.Module = cls(model).eval()
-    specs = {"input_ids": TensorSpec((CACHE_BATCH, CACHE_SEQ), "int64", 0, vocab)}
-    dynamic: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "seq"}}
+    specs = {ids: TensorSpec((CACHE_BATCH, CACHE_SEQ), "int64", 0, vocab)}
+    dynamic: dict[str, dict[int, str]] = {ids: {0: "batch", 1: "seq"}}
+    if enc != "None":
+        specs[enc] = TensorSpec((CACHE_BATCH, ENCODER_LENGTH, _width(model)), "float32")
+        dynamic[enc] = {0: "batch", 1: "encoder"}
     for name, (shape, dtype) in zip(names, shapes):
         specs[name] = TensorSpec(
             (CACHE_BATCH, shape[1], CACHE_PAST, shape[3]), str(dtype).removeprefix("torch.")

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from exportkit.options import Options
     from exportkit.stages import Stages
 
-__all__ = ["DEFAULT_STEPS", "decoder_model", "run_steps", "state_pairs"]
+__all__ = [
+    "DEFAULT_STEPS",
+    "TOKEN_INPUTS",
+    "decoder_model",
+    "run_steps",
+    "state_pairs",
+    "token_input",
+]
 
 DEFAULT_STEPS = 3  # with --state but no --steps
 
@@ -66,10 +73,11 @@ def state_pairs(
             hint="declare each state with --state INPUT=OUTPUT",
         )
     pairs, example = with_grow_dims(pairs, example, outputs)
-    if _token_model(example, pairs, names) and 1 not in example.dynamic.get("input_ids", {}):
+    ids = token_input(example, pairs) if "logits" in names else None
+    if ids is not None and 1 not in example.dynamic.get(ids, {}):
         # The prefill feeds a prompt and each step one token: the ids' length must be dynamic.
         dynamic = {n: dict(a) for n, a in example.dynamic.items()}
-        dynamic.setdefault("input_ids", {})[1] = "seq"
+        dynamic.setdefault(ids, {})[1] = "seq"
         example = replace(example, dynamic=dynamic)
     small = [p for p in pairs if p.axis is not None and example.tensors[p.input].shape[p.axis] < 2]
     if small:  # exporters freeze a dynamic dim of size 0 or 1: export at a past of 3
@@ -77,11 +85,17 @@ def state_pairs(
     return example, pairs
 
 
-def _token_model(example: ExampleInputs, pairs: tuple[StatePair, ...], outputs: list[str]) -> bool:
-    """A language model: ``input_ids`` (batch x seq) in, ``logits`` out, ids not state."""
-    ids = example.tensors.get("input_ids")
-    stateful = "input_ids" in {p.input for p in pairs}
-    return ids is not None and ids.dim() == 2 and "logits" in outputs and not stateful
+TOKEN_INPUTS = ("input_ids", "decoder_input_ids")
+
+
+def token_input(example: ExampleInputs, pairs: tuple[StatePair, ...]) -> str | None:
+    """A language model's ids input (batch x seq, not state), or None."""
+    state = {p.input for p in pairs}
+    for name in TOKEN_INPUTS:
+        ids = example.tensors.get(name)
+        if ids is not None and ids.dim() == 2 and name not in state:
+            return name
+    return None
 
 
 def run_steps(
@@ -97,13 +111,12 @@ def run_steps(
         return None
     from exportkit.decode.steps import validate_steps
 
-    lm = "input_ids" in example.tensors and "input_ids" not in {p.input for p in pairs}
-    # (validate_steps falls back to fresh inputs when the file has no ``logits`` output)
+    ids = token_input(example, pairs)  # validate_steps drops it when no output is ``logits``
     with stages.run("decode steps") as detail:
         result = validate_steps(
             module, path, example, pairs, steps=options.steps or DEFAULT_STEPS,
             tolerances=options.tolerances, seed=options.seed,
-            token_input="input_ids" if lm else None, token_output="logits" if lm else None,
+            token_input=ids, token_output="logits" if ids is not None else None,
         )  # fmt: skip
         failed = result.first_failure
         detail.append(

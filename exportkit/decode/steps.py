@@ -152,7 +152,9 @@ def validate_steps(
     prefill: Any = "empty past" if grows else "initial state"
     notes: list[str] = []
     if token_input is not None:
-        free = {token_input: _prompt(example, token_input, PROMPT, seed + 7)}
+        # Other inputs (an encoder's output) stay as in the example at every step.
+        free = {n: t for n, t in example.tensors.items() if n not in state_names}
+        free[token_input] = _prompt(example, token_input, PROMPT, seed + 7)
     else:
         free = _free_inputs(example, state_names, 0, seed)
     results: list[StepResult] = []
@@ -279,7 +281,7 @@ def _advance(
     """The next step's non-state inputs: eager's greedy token, or fresh draws."""
     if token_input is not None and token_output is not None:
         token = _next_token(eager_out[names.index(token_output)])
-        return {token_input: _torch(token[:, None].astype("int64"))}
+        return {**free, token_input: _torch(token[:, None].astype("int64"))}
     return _free_inputs(example, state, step + 1, seed)
 
 
