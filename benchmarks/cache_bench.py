@@ -55,7 +55,9 @@ def _proc_cpu(pid: int) -> float:
 def view_url(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds until `exportkit view` prints the Netron URL; then it is stopped."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
