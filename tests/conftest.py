@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,19 @@ import pytest
 MODELS = Path(__file__).parent / "models"
 ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Session-scoped fixtures export before any test's own cache exists: they use this one,
+    never the user's ~/.cache."""
+    before = os.environ.get("EXPORTKIT_CACHE")
+    os.environ["EXPORTKIT_CACHE"] = str(tmp_path_factory.mktemp("session-cache"))
+    yield
+    if before is None:
+        os.environ.pop("EXPORTKIT_CACHE", None)
+    else:
+        os.environ["EXPORTKIT_CACHE"] = before
 
 
 @pytest.fixture(autouse=True)
