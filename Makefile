@@ -25,8 +25,9 @@ browser:
 demo: $(STAMP)
 	$(VENV)/bin/exportkit view examples/simple_net.py:SimpleNet --dynamic batch -o out/simple_net/simple_net.onnx
 
+# Two workers (pytest-xdist): the fast suite runs in about a minute on these 2-core machines.
 test: $(STAMP)
-	$(PYTEST) -q
+	$(PYTEST) -q -n 2
 
 test-slow: $(STAMP) browser
 	$(PYTEST) -q -m slow

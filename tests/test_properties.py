@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from exportkit.errors import InputSpecError, OnnxFileError, SpecError
@@ -104,6 +104,7 @@ def test_dynamic_spec_parses_or_refuses_cleanly(text: str) -> None:
 
 @PARSER
 @given(SPEC_TEXT)
+@example("hf:\x00")  # found by hypothesis: Path() raised ValueError (embedded null byte)
 def test_model_spec_parses_or_refuses_cleanly(text: str) -> None:
     try:
         spec = ModelSpec.parse(text)

@@ -46,6 +46,10 @@ class ModelSpec:
         Raises:
             SpecError: the text is not a spec of one of these forms.
         """
+        if "\x00" in text:  # no path holds one; the OS would refuse it deep inside a load
+            raise SpecError(
+                f"model spec {text!r} contains a NUL character", hint="write model.py:Net"
+            )
         if text.startswith("hf:"):
             folder = text[3:]
             if not folder:
