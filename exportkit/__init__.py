@@ -79,7 +79,14 @@ def _summary_html(summary: GraphSummary) -> str:
     return render_html(summary)
 
 
+def _diff_html(result: DiffResult) -> str:
+    from exportkit.report.diff import render_html
+
+    return render_html(result)
+
+
 _display.register_html("exportkit.results.Report", _report_html)
+_display.register_html("exportkit.diff.results.DiffResult", _diff_html)
 _display.register_html("exportkit.summary.results.GraphSummary", _summary_html)
 
 

@@ -319,3 +319,17 @@ def test_unet_dynamo_retrained_block_and_torchscript(tmp_path: Path) -> None:
     ts = diff(a, export(unet(), tmp_path / "ts.onnx", False))
     assert not ts.structure.same  # BatchNorm folded into Conv by TorchScript, not by dynamo
     assert ts.numbers is not None and ts.numbers.passed
+
+
+def test_diff_writes_a_self_contained_html_page(tmp_path: Path) -> None:
+    """--html on diff (issue 13): one page, nothing fetched, changed rows marked; notebooks too."""
+    from exportkit.cli import main
+
+    a = torchscript(make(0), tmp_path / "a.onnx")
+    b = torchscript(make(1), tmp_path / "b.onnx")
+    page = tmp_path / "d.html"
+    assert main(["diff", str(a), str(b), "--html", str(page)]) == 1
+    html = page.read_text()
+    assert "exportkit diff: differ" in html and "<script" not in html and "http" not in html
+    assert "class='weights'" in html  # every layer retrained: the weights rows are marked
+    assert diff(a, b)._repr_html_().startswith("<!DOCTYPE html>")

@@ -155,10 +155,19 @@ def _cmd_view(args: argparse.Namespace, options: Options) -> int:
 def _cmd_diff(args: argparse.Namespace, options: Options) -> int:
     from exportkit.report.diff import render_diff
 
+    if options.html is not None:
+        from exportkit.reporting import check_report_paths
+
+        check_report_paths(options)  # before the diff runs: a path that cannot be written is exit 2
     result = exportkit.diff(
         args.a, args.b, inputs=args.input, tolerances=options.tolerances,
         numbers=args.numbers, weights=args.weights, seed=options.seed,
     )  # fmt: skip
+    if options.html is not None:
+        from exportkit.onnxfile import write_atomic
+        from exportkit.report.diff import render_html
+
+        write_atomic(options.html, render_html(result), parents=True)
     sys.stdout.write(render_diff(result, args.format))
     return EXIT_OK if result.equivalent else EXIT_FAILED_CHECK
 

@@ -230,9 +230,12 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
         help="port to serve on (default: a free one); a taken port is an error (exit 2), never "
         "moved. Example: --port 8080",
     )
-    g.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other address exposes the model "
-                   "to the network)")  # fmt: skip
+    g.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other address exposes the model to the "
+        "network)",
+    )
     g.add_argument(
         "--no-browser",
         action="store_true",

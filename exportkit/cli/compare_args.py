@@ -61,6 +61,11 @@ def parse_baseline_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_diff_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the diff as one self-contained HTML page. Example: --html diff.html",
+    )
+    p.add_argument(
         "--format",
         choices=("table", "json", "markdown"),
         default="table",
@@ -100,4 +105,8 @@ def add_diff_options(p: argparse.ArgumentParser) -> None:
 def parse_diff_options(args: argparse.Namespace) -> dict[str, Any]:
     from exportkit.validate import Tolerances
 
-    return {"tolerances": Tolerances.parse(args.atol, args.rtol), "seed": args.seed}
+    return {
+        "tolerances": Tolerances.parse(args.atol, args.rtol),
+        "seed": args.seed,
+        "html": None if args.html is None else Path(args.html),
+    }

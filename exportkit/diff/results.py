@@ -198,3 +198,9 @@ class DiffResult:
         if self.numbers is not None:
             return self.numbers.passed
         return self.weights is None or self.weights.same
+
+    def _repr_html_(self) -> str:
+        """The diff as HTML, in a notebook (the renderer is registered by the front door)."""
+        from exportkit.display import html
+
+        return html(self)

@@ -16,7 +16,14 @@ from exportkit.report.jsondoc import SCHEMA_VERSION, dump_document, fields_of
 from exportkit.report.text import format_count, format_tensor
 from exportkit.summary.histogram import OpCountChange
 
-__all__ = ["FORMATS", "render_diff", "render_json", "render_markdown", "render_table"]
+__all__ = [
+    "FORMATS",
+    "render_diff",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "render_table",
+]
 
 Format = Literal["table", "json", "markdown"]
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
@@ -214,6 +221,43 @@ def render_markdown(result: DiffResult, *, changed_only: bool = True) -> str:
             cells[0] = f"`{cells[0]}`" if cells[0].strip() else ""
             lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+_STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}tr.changed{background:#fff3cd}"
+    "tr.added{background:#d4edda}tr.removed{background:#f8d7da}tr.weights{background:#e8f0fe}"
+    "h1.equivalent{color:#1a7f37}h1.differ{color:#cf222e}dt{font-weight:600}dd{margin:0 0 .4em 1.5em}"
+)
+
+
+def render_html(result: DiffResult, *, changed_only: bool = False) -> str:
+    """One self-contained page (no script, nothing fetched): verdict, facts, the module tree
+    side by side with changed rows coloured."""
+    from html import escape as e
+
+    head = "equivalent" if result.equivalent else "differ"
+    facts = "".join(
+        (f"<dt>{e(label)}</dt>" if label else "") + f"<dd>{e(value)}</dd>"
+        for label, value in _facts(result)
+    )
+    rows = []
+    for m, cells in _rows(result, changed_only):
+        kind = "weights" if _mark(m) == "w" else m.status
+        tds = "".join(
+            f"<td class='n'>{e(c)}</td>" if i in _NUMERIC else f"<td>{e(c)}</td>"
+            for i, c in enumerate(cells)
+        )
+        rows.append(f"<tr class='{kind}'>{tds.replace('<td>  ', '<td>&nbsp;&nbsp;')}</tr>")
+    header = "".join(f"<th>{e(h)}</th>" for h in _HEADERS)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>exportkit diff: {head}</title>"
+        f"<style>{_STYLE}</style></head><body><h1 class='{head}'>exportkit diff: {head}</h1>"
+        f"<dl>{facts}</dl><table><tr>{header}</tr>{''.join(rows)}</table>"
+        "<p>marks: ~ changed, + only in B, - only in A, w weights changed; values are A -&gt; B "
+        "where they differ</p></body></html>\n"
+    )
 
 
 def render_json(result: DiffResult) -> str:
