@@ -108,4 +108,9 @@ def test_divergence_is_located_in_a_model_past_2gb(tmp_path: Path, models: Path)
     assert div["location"]["module"] == "" and div["inputs_matched"] is False
     assert "inputs of layers.5 already differ" in div["detail"]
     # TorchScript's one file per weight became one data file; no localization copy is left.
-    assert sorted(p.name for p in out.parent.iterdir()) == ["huge.onnx", "huge.onnx.data"]
+    # The file failed, so it is kept beside the target, its data renamed with it.
+    assert report["output"] == str(out.parent / "huge.failed.onnx")
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "huge.failed.onnx",
+        "huge.failed.onnx.data",
+    ]
