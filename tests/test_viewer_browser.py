@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,14 @@ def test_view_of_a_mismatch_marks_the_diverging_node(chromium: Chromium, tmp_pat
     )
     try:
         session, _ = chromium.load_netron(view.url)
+        # The page opens on the diverging node by itself (exportkit.viewer.focus); wait for that
+        # before opening the model's sidebar, or the focus would replace it.
+        deadline = time.monotonic() + 15
+        focus = None
+        while focus is None and time.monotonic() < deadline:
+            focus = chromium.evaluate(session, "document.body.getAttribute('data-exportkit-focus')")
+            time.sleep(0.05)
+        assert focus, "the page did not open on the diverging node"
         model = chromium.model_properties(session)
         assert model["exportkit.verdict"] == "mismatch"
         assert "ExportDrift" in model["exportkit.first_diverging_module"]
