@@ -127,6 +127,11 @@ class Options:
                 f"--steps {self.steps} must be a whole number >= 0", hint="write --steps 4"
             )
         _check_variants(self)
+        if self.max_opset is not None and (isinstance(self.max_opset, bool) or self.max_opset < 1):
+            raise UsageError(
+                f"--max-opset {self.max_opset} is not an ONNX opset",
+                hint="leave --max-opset out to hold the baseline's, or write --max-opset 18",
+            )
         for name in ("max_node_growth", "max_latency_growth"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

@@ -23,7 +23,14 @@ from exportkit.inputs import ExampleInputs, InputSpec, run_model
 from exportkit.loading import LoadedModel
 from exportkit.opsets import require_opset
 from exportkit.options import Options, require_output_names
-from exportkit.resolve import InputsArg, example_inputs, input_infos, load, require_onnx
+from exportkit.resolve import (
+    InputsArg,
+    example_inputs,
+    input_infos,
+    load,
+    require_onnx,
+    require_option_files,
+)
 from exportkit.results import ProgressFn, Report
 from exportkit.stages import Stages
 from exportkit.validate import (
@@ -139,6 +146,7 @@ def run_export(
     """
     options = options or Options()
     require_opset(options.exporter, options.opset)  # before any work
+    require_option_files(options)
     if output is not None:
         check_target(Path(output))
     stages = Stages(progress)
@@ -223,6 +231,7 @@ def run_check(
     options = options or Options()
     path = Path(path)
     outputs = [o.name for o in require_onnx(path).graph.output]
+    require_option_files(options)
     stages = Stages(progress)
     prep = _prepare(stages, model, inputs, options, onnx_file=path)
     require_output_names(options.tolerances, outputs)

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     import onnx
     from torch import nn
 
-__all__ = ["InputsArg", "example_inputs", "input_infos", "load", "require_onnx"]
+__all__ = [
+    "InputsArg",
+    "example_inputs",
+    "input_infos",
+    "load",
+    "require_onnx",
+    "require_option_files",
+]
 
 # ``["x:2x10"]`` specs, InputSpec objects, ExampleInputs, a dict name -> tensor, a tuple of tensors
 # or one tensor; None uses the model's example_inputs().
@@ -88,3 +95,35 @@ def require_onnx(path: Path) -> onnx.ModelProto:
     from exportkit.summary.graph import load_model
 
     return load_model(path, infer=False).model
+
+
+def require_option_files(options: Options) -> None:
+    """Refuse, before any work, a ``--baseline`` or ``--calibrate`` file that cannot serve.
+
+    Raises:
+        OnnxFileError: the baseline is not a whole ONNX file, nor an exportkit --json report.
+        InputSpecError: the calibration file is missing or holds no arrays.
+    """
+    import json
+
+    from exportkit.errors import OnnxFileError
+
+    if options.baseline is not None:
+        base = Path(options.baseline)
+        if base.suffix.lower() == ".json":
+            try:
+                doc = json.loads(base.read_text(encoding="utf-8"))
+                doc["fingerprint"]["values"]
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+                raise OnnxFileError(
+                    f"--baseline {base} is not an exportkit --json report with a fingerprint",
+                    hint="give the earlier release's .onnx file, or the report its "
+                    "`exportkit export ... --json` wrote",
+                ) from None
+        else:
+            require_onnx(base)
+    if options.calibrate is not None:
+        from exportkit.inputs.data import load_data
+
+        name, sep, file = options.calibrate.rpartition("=")
+        load_data(file if sep else options.calibrate, name if sep else "")

@@ -318,6 +318,46 @@ ARGPARSE = [
     usage("check-no-spec", "check", F + "/good.onnx", error="SPEC"),
     usage("global-unknown-option", "--verbose", "export", "{models}/mlp.py:Net", error="--verbose"),
 ]
+# The flags of the later stages (variants, baseline, decode, report files, diff, ci): the same
+# contract as every other value.
+LATER = [
+    usage("variant-unknown", "export", "{models}/mlp.py:Net", "--variant", "int4", error="int4"),
+    usage("int8-method-unknown", "export", "{models}/mlp.py:Net", "--int8", "fast", error="fast"),
+    net(
+        "calibrate-missing", "--variant", "int8", "--calibrate", "{tmp}/nope.npz", error="nope.npz"
+    ),
+    net(
+        "calibrate-not-data",
+        "--variant",
+        "int8",
+        "--calibrate",
+        F + "/readme.md",
+        error="readme.md",
+    ),
+    net("provider-not-installed", "--provider", "NoSuchExecutionProvider", error="NoSuch"),
+    net("min-cosine-above-1", "--variant", "int8", "--min-cosine", "2", error="cosine"),
+    net("latency-budget-negative", "--latency-budget", "-1", error="latency"),
+    net("baseline-missing", "--baseline", "{tmp}/old.onnx", error="old.onnx"),
+    net("baseline-not-onnx", "--baseline", F + "/readme.md", error="readme.md"),
+    net("max-opset-zero", "--baseline", F + "/good.onnx", "--max-opset", "0", error="opset"),
+    net("steps-negative", "--steps", "-1", error="steps"),
+    net("state-no-equals", "--state", "past", error="--state"),
+    net("state-unknown-names", "--state", "past=present", error="past"),
+    net("html-is-a-folder", "--html", F + "/folder.onnx", error="folder"),
+    net(
+        "markdown-is-the-output",
+        "--markdown",
+        "{tmp}/same.onnx",
+        "-o",
+        "{tmp}/same.onnx",
+        error="-o",
+    ),  # fmt: skip
+    Case(
+        "diff-missing", ("diff", F + "/good.onnx", "{tmp}/nope.onnx"), 2, "nope.onnx", plant=False
+    ),
+    Case("diff-text", ("diff", F + "/text.onnx", F + "/good.onnx"), 2, "text.onnx", plant=False),
+    Case("ci-no-config", ("ci", "{tmp}/empty_project"), 2, "empty_project", plant=False),
+]
 CASES = [
     *SPECS,
     *INPUTS,
@@ -329,6 +369,7 @@ CASES = [
     *FILES,
     *NETWORK,
     *ARGPARSE,
+    *LATER,
 ]
 
 # Cases that still break the contract, with the part of exportkit that owes the fix. Strict: a
