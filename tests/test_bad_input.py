@@ -351,7 +351,7 @@ LATER = [
         "-o",
         "{tmp}/same.onnx",
         error="-o",
-    ),  # fmt: skip
+    ),
     Case(
         "diff-missing", ("diff", F + "/good.onnx", "{tmp}/nope.onnx"), 2, "nope.onnx", plant=False
     ),
