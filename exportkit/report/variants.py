@@ -53,6 +53,8 @@ def worst_text(row: VariantResult) -> str:
     text = f"{worst.name}: cos {worst.cosine:.4f}, SQNR {_db(worst.sqnr_db)}"
     if worst.top1 is not None:
         text += f", top-1 {worst.top1:.0%}"
+    if worst.near_ties:
+        text += f" ({worst.near_ties} near-tie{'s' if worst.near_ties > 1 else ''} not counted)"
     return text
 
 

@@ -12,10 +12,21 @@ from exportkit.variants.results import OutputMetrics, Thresholds
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["FP16_TOLERANCES", "cosine", "looks_like_scores", "measure", "sqnr_db", "top1"]
+__all__ = [
+    "FP16_TOLERANCES",
+    "TIE_NOISE",
+    "cosine",
+    "looks_like_scores",
+    "measure",
+    "sqnr_db",
+    "top1",
+]
 
 #: float16 files are judged as float16 outputs are today (validate's default for float16).
 FP16_TOLERANCES = Tolerances(atol=1e-2, rtol=1e-2)
+
+#: A top-1 flip counts only where PyTorch's margin exceeds this many times the file's RMS error.
+TIE_NOISE = 3.0
 
 _SCORE_NAMES = ("logit", "score", "prob", "class")
 _FEATURE_NAMES = ("hidden", "pool", "embed", "feature", "state")
@@ -60,13 +71,38 @@ def looks_like_scores(name: str, expected: np.ndarray) -> bool:
     return expected.ndim == 2 and not any(word in lower for word in _FEATURE_NAMES)
 
 
-def top1(expected: np.ndarray, actual: np.ndarray) -> float:
-    """The share of rows (all but the last dim) whose arg-max agrees."""
+def top1(expected: np.ndarray, actual: np.ndarray, tie: float = 0.0) -> tuple[float | None, int]:
+    """The share of decisive rows (all but the last dim) whose arg-max agrees, and how many rows
+    were near-ties: rows where PyTorch's own top score beats the file's choice by ``tie`` or
+    less. A flip there is noise the other measures judge (cosine, SQNR), not a changed decision;
+    None when every row is a near-tie."""
     import numpy as np
 
-    e = expected.reshape(-1, expected.shape[-1]).argmax(-1)
-    a = actual.reshape(-1, actual.shape[-1]).argmax(-1)
-    return float(np.mean(e == a)) if e.size else 1.0
+    e = expected.reshape(-1, expected.shape[-1])
+    a = actual.reshape(-1, actual.shape[-1])
+    if not len(e):
+        return 1.0, 0
+    rows = np.arange(len(e))
+    chosen = a.argmax(-1)
+    margin = e[rows, e.argmax(-1)] - e[rows, chosen]  # 0 where they agree
+    near = (margin > 0) & (margin <= tie)
+    decisive = ~near
+    if not decisive.any():
+        return None, int(near.sum())
+    return float(np.mean(margin[decisive] == 0)), int(near.sum())
+
+
+def _tie_band(expected: np.ndarray, actual: np.ndarray, sqnr_db: float) -> float:
+    """How close PyTorch's top two scores may be for a flip to count as noise: three times the
+    file's RMS error, but never more than the noise ``sqnr_db`` accepts, so a file whose errors
+    are gross cannot excuse its own flips."""
+    import numpy as np
+
+    if not expected.size:
+        return 0.0
+    noise = float(np.sqrt(np.mean((expected - actual) ** 2)))
+    accepted = float(np.sqrt(np.mean(expected**2))) * 10.0 ** (-sqnr_db / 20.0)
+    return min(TIE_NOISE * noise, accepted)
 
 
 def measure(
@@ -99,13 +135,15 @@ def measure(
     both = np.isfinite(e) & np.isfinite(a)
     cos = cosine(e[both], a[both]) if finite else 0.0
     snr = sqnr_db(e[both], a[both]) if finite else -math.inf
-    agree = top1(e, a) if finite and looks_like_scores(name, expected) else None
+    limits = thresholds or Thresholds()
+    agree, ties = None, 0
+    if finite and looks_like_scores(name, expected):
+        agree, ties = top1(e, a, _tie_band(e[both], a[both], limits.sqnr_db))
     if judged is not None:
         return OutputMetrics(
             name, check.passed, check.max_abs, cos, snr, agree, check.atol, check.rtol,
-            check.findings,
+            check.findings, ties,
         )  # fmt: skip
-    limits = thresholds or Thresholds()
     findings = [f for f in check.findings if "NaN" in f or "Inf" in f]
     if cos < limits.cosine:
         findings.append(f"cosine {cos:.4f} below {limits.cosine:g}")
@@ -114,5 +152,5 @@ def measure(
     if agree is not None and agree < limits.top1:
         findings.append(f"top-1 agreement {agree:.1%} below {limits.top1:.0%}")
     return OutputMetrics(
-        name, not findings, check.max_abs, cos, snr, agree, findings=tuple(findings)
+        name, not findings, check.max_abs, cos, snr, agree, findings=tuple(findings), near_ties=ties
     )

@@ -47,7 +47,10 @@ class OutputMetrics:
     ``cosine`` is the cosine similarity of the flattened outputs, ``sqnr_db`` the
     signal-to-quantization-noise ratio ``10 log10(sum(ref^2) / sum((ref - out)^2))`` (inf when
     equal), ``top1`` the share of rows whose arg-max agrees, for outputs that look like class
-    scores (else None). ``atol``/``rtol`` are set when the output was judged by tolerance.
+    scores (else None), counted over the rows PyTorch decides by more than three times the file's
+    RMS error (at most the noise the SQNR mark accepts): ``near_ties`` counts the rows left out
+    (``top1`` is None when all were).
+    ``atol``/``rtol`` are set when the output was judged by tolerance.
     """
 
     name: str
@@ -59,6 +62,7 @@ class OutputMetrics:
     atol: float | None = None
     rtol: float | None = None
     findings: tuple[str, ...] = ()
+    near_ties: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ def worst_metrics(trials: tuple[VariantTrial, ...]) -> dict[str, OutputMetrics]:
                 m.atol,
                 m.rtol,
                 worse.findings,  # the worst case's own words (each case has its own figures)
+                max(seen.near_ties, m.near_ties),
             )
     return out
 
