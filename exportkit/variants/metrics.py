@@ -102,7 +102,7 @@ def _tie_band(expected: np.ndarray, actual: np.ndarray, sqnr_db: float) -> float
         return 0.0
     noise = float(np.sqrt(np.mean((expected - actual) ** 2)))
     accepted = float(np.sqrt(np.mean(expected**2))) * 10.0 ** (-sqnr_db / 20.0)
-    return min(TIE_NOISE * noise, accepted)
+    return float(min(TIE_NOISE * noise, accepted))
 
 
 def measure(
