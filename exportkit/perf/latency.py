@@ -1,4 +1,4 @@
-"""Latency (warm-up, then p50/p90 over a time-boxed number of runs) and a session's peak memory."""
+"""Latency: warm-up, then p50/p90 over a time-boxed number of runs (and a file's peak memory)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["Latency", "eager_latency", "onnx_latency", "time_calls"]
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
 @dataclass(frozen=True)
@@ -58,41 +55,23 @@ def time_calls(
     return Latency(float(np.percentile(arr, 50)), float(np.percentile(arr, 90)), len(times))
 
 
-def _status_kb(key: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the process's peak resident size (Linux: ``echo 5 > /proc/self/clear_refs``)."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def onnx_latency(
     path: Path,
     feeds: Mapping[str, Any],
     *,
     provider: str = CPU,
     budget_s: float = 1.0,
+    memory: bool = True,
 ) -> Latency:
-    """onnxruntime latency of the file on ``feeds``; peak memory is the rise in peak resident size
-    from before the session is created to after the runs (Linux only, else None)."""
-    baseline = _status_kb("VmRSS") if _reset_peak() else None
+    """onnxruntime latency of the file on ``feeds``, and with ``memory`` its peak memory as a
+    fresh process sees it (``perf.memory``; None where that cannot be measured)."""
+    from exportkit.perf.memory import peak_memory
+
     sess = session(str(path), provider)
     latency = time_calls(lambda: sess.run(None, dict(feeds)), budget_s=budget_s)
-    peak = _status_kb("VmHWM")
-    if baseline is None or peak is None:
+    if not memory:
         return latency
-    return Latency(latency.p50, latency.p90, latency.runs, max(0, peak - baseline) * 1024)
+    return replace(latency, peak_memory_bytes=peak_memory(path, feeds, provider=provider))
 
 
 def eager_latency(
