@@ -71,3 +71,57 @@ def test_steps_json_and_junit() -> None:
     assert "positions (BakedPositions" in (
         cases["decode step 0 (past 0)"].findtext("failure") or ""
     )
+
+
+def _table_after(page: str, anchor: str) -> list[list[str]]:
+    """The first table after ``anchor`` as a reader sees it: rows of cell texts."""
+    from html.parser import HTMLParser
+
+    rows: list[list[str]] = []
+
+    class Cells(HTMLParser):
+        cell: list[str] | None = None
+        done = False
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if self.done:
+                return
+            if tag == "tr":
+                rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None and not self.done:
+                rows[-1].append("".join(self.cell).strip())
+                self.cell = None
+            elif tag == "table":
+                self.done = True
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    Cells().feed(page[page.index(anchor) :])
+    return rows
+
+
+def test_steps_html() -> None:
+    from exportkit.report.html import render_html
+
+    page = render_html(_failing(), picture=None)
+    section = page[page.index('id="steps"') :]
+    assert "--state past_k=present_k --state past_v=present_v" in section[:1000]
+    rows = _table_after(page, 'id="steps"')
+    assert rows[0] == [
+        "step", "past length", "max abs diff", "token agrees", "verdict", "finding",
+        "first failing step diverges at",
+    ]  # fmt: skip
+    assert [r[:5] for r in rows[1:]] == [
+        ["0", "0", "2.96e+00", "NO", "FAIL"],
+        ["1", "5", "2.40e-07", "yes", "pass"],
+        ["2", "6", "2.40e-07", "yes", "pass"],
+        ["3", "7", "2.96e+00", "NO", "FAIL"],
+    ]
+    assert rows[1][6] == "positions (BakedPositions)" and rows[4][6] == ""
+    assert "Step 0 fails first." in section

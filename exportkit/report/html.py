@@ -198,6 +198,45 @@ def _histograms(result: ValidationResult) -> str:
     return '<h3>Error histograms</h3><div class="histograms">' + "".join(figures) + "</div>"
 
 
+def _steps(report: Report) -> str:
+    """``--steps``: the state pairs, one row per chained step, the first failing step's module."""
+    from exportkit.report.steps import start_text, step_finding
+
+    flags = " ".join(p.flag() for p in report.state_pairs)
+    start = start_text(report.state_pairs, report.steps)
+    parts = [
+        '<h2 id="steps">Decode steps</h2>',
+        f'<p class="note">{e(start)}; each next step fed its own previous outputs, eager '
+        f"PyTorch its own. State pairs: <code>{e(flags)}</code></p>",
+    ]
+    first = next((s for s in report.steps if not s.passed), None)
+    agrees = {None: "--", True: "yes", False: '<span class="bad-word">NO</span>'}
+    verdict = {True: '<span class="ok">pass</span>', False: '<span class="bad-word">FAIL</span>'}
+    rows = []
+    for s in report.steps:
+        where = ""
+        if s is first and s.divergence is not None and s.divergence.location is not None:
+            loc = s.divergence.location
+            where = f"<code>{e(loc.module or 'the model itself')}</code> ({e(loc.cls)})"
+        elif s is first:
+            where = "not placed"
+        diff = "--" if s.max_abs_diff == float("inf") else f"{s.max_abs_diff:.2e}"
+        rows.append(
+            (
+                [str(s.step), "--" if s.past_length is None else str(s.past_length), diff,
+                 agrees[s.token_agreement], verdict[s.passed],
+                 e(step_finding(s)), where],
+                not s.passed,
+            )
+        )  # fmt: skip
+    head = ["step", "past length", "max abs diff", "token agrees", "verdict", "finding",
+            "first failing step diverges at"]  # fmt: skip
+    parts.append(_table(head, rows, {0, 1, 2}))
+    if first is not None:
+        parts.append(f'<p id="first-failing-step">Step {first.step} fails first.</p>')
+    return "".join(parts)
+
+
 def _parity(report: Report) -> str:
     p = report.parity
     if p is None:
@@ -329,6 +368,8 @@ def render_html(
 
         matrix = "\n".join(render_variants(report.variants))
         body.append(f'<h2>Variants</h2><pre id="variants">{e(matrix)}</pre>')
+    if report.steps:
+        body.append(_steps(report))
     body.append(_parity(report))
     body.append(_divergences(report))
     if summary is not None:

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape, quoteattr
 if TYPE_CHECKING:
     from exportkit.decode import StatePair, StepResult
 
-__all__ = ["render_steps", "steps_junit_cases", "steps_reason"]
+__all__ = ["render_steps", "start_text", "step_finding", "steps_junit_cases", "steps_reason"]
 
 
 def _diff(value: float) -> str:
@@ -21,7 +21,8 @@ def _agrees(step: StepResult) -> str:
     return "--" if step.token_agreement is None else ("yes" if step.token_agreement else "NO")
 
 
-def _what(step: StepResult) -> str:
+def step_finding(step: StepResult) -> str:
+    """What a step found, in a phrase (``ok`` for a passing one)."""
     if step.error:
         return step.error
     failed = [c for c in step.outputs if not c.passed]
@@ -33,6 +34,15 @@ def _what(step: StepResult) -> str:
     return "the greedy next token differs" if step.token_agreement is False else "ok"
 
 
+def start_text(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> str:
+    """Where step 0 starts: an empty past, the example's state, or eager's prefill."""
+    if steps and steps[0].step != 0:
+        return "eager PyTorch's prefill as the first past (the file refuses an empty one)"
+    if any(p.axis is not None for p in pairs):
+        return "step 0: the prefill on an empty past"
+    return "step 0 from the example's state"
+
+
 def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> list[str]:
     """The state pairs (the ``--state`` lines when inferred), then one row per step, then where
     the first failing step diverges from PyTorch."""
@@ -40,14 +50,10 @@ def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> lis
     lines = [
         f"state     {len(pairs)} pairs, {how}; to pin them: " + " ".join(p.flag() for p in pairs)
     ]
-    first = steps[0].step if steps else 0
-    if first != 0:
-        start = "eager PyTorch's prefill as the first past (the file refuses an empty one)"
-    elif any(p.axis is not None for p in pairs):
-        start = "step 0: the prefill on an empty past"
-    else:
-        start = "step 0 from the example's state"
-    lines.append(f"steps     {start}; each next step fed its own previous outputs, eager its own")
+    lines.append(
+        f"steps     {start_text(pairs, steps)}; each next step fed its own previous outputs, "
+        "eager its own"
+    )
     rows = [["step", "past", "max abs diff", "token agrees", "verdict"]]
     for s in steps:
         past = "--" if s.past_length is None else str(s.past_length)
@@ -56,7 +62,7 @@ def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> lis
     lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     failed = next((s for s in steps if not s.passed), None)
     if failed is not None:
-        lines.append(f"  step {failed.step} fails first: {_what(failed)}")
+        lines.append(f"  step {failed.step} fails first: {step_finding(failed)}")
         if failed.divergence is not None:
             div = failed.divergence
             lines += [
@@ -73,7 +79,7 @@ def steps_reason(steps: Sequence[StepResult]) -> list[str]:
     if failed is None:
         return []
     where = f", diverges at {failed.divergence.describe()}" if failed.divergence else ""
-    return [f"decode step {failed.step} fails first ({_what(failed)}){where}"]
+    return [f"decode step {failed.step} fails first ({step_finding(failed)}){where}"]
 
 
 def steps_junit_cases(model: str, steps: Sequence[StepResult]) -> tuple[list[str], int]:
@@ -89,6 +95,6 @@ def steps_junit_cases(model: str, steps: Sequence[StepResult]) -> tuple[list[str
         body = ""
         if s.divergence is not None:
             body = escape(f"first diverges at {s.divergence.describe()}: {s.divergence.detail}")
-        msg = quoteattr(f"max abs diff {_diff(s.max_abs_diff)}; {_what(s)}")
+        msg = quoteattr(f"max abs diff {_diff(s.max_abs_diff)}; {step_finding(s)}")
         cases.append(f"{head}><failure message={msg}>{body}</failure></testcase>")
     return cases, failures
