@@ -202,7 +202,7 @@ def run_export(
         summary=summary,
         variants=variants,
         steps=decode.steps if decode is not None else (),
-        state_pairs=prep.pairs,
+        state_pairs=decode.pairs if decode is not None else prep.pairs,
         **fingerprint_for(files[0], prep.specs, options),
         **baseline,
     )
@@ -251,7 +251,7 @@ def run_check(
         summary=None,
         variants=variants,
         steps=decode.steps if decode is not None else (),
-        state_pairs=prep.pairs,
+        state_pairs=decode.pairs if decode is not None else prep.pairs,
         **fingerprint_for(path, prep.specs, options),
         **check_against_baseline(stages, path, prep.specs, options),
     )

@@ -260,3 +260,71 @@ def test_encoder_decoder_decoder_with_its_cache(arch: str, tmp_path: Path) -> No
     assert [i.name for i in graph.input][:3] == [
         "decoder_input_ids", "encoder_hidden_states", "past_key_values_0_key",
     ]  # fmt: skip
+
+
+def test_optimum_spelled_state_names_pair_with_the_model() -> None:
+    """A file's ``past_key_values.0.key`` is the model's ``past_key_values_0_key``."""
+    model_inputs = ["input_ids", "past_key_values_0_key", "past_key_values_0_value"]
+    outputs = ["logits", "present.0.key", "present.0.value"]
+    declared = [
+        ("past_key_values.0.key", "present.0.key"),
+        ("past_key_values.0.value", "present_0_value"),
+    ]
+    pairs = resolve_pairs(model_inputs, outputs, declared)
+    assert [(p.input, p.output) for p in pairs] == [
+        ("past_key_values_0_key", "present.0.key"),
+        ("past_key_values_0_value", "present.0.value"),
+    ]
+    file_inputs = ["input_ids", "past_key_values.0.key", "past_key_values.0.value"]
+    assert {(p.input, p.output) for p in infer_pairs(file_inputs, outputs)} == {
+        ("past_key_values.0.key", "present.0.key"),
+        ("past_key_values.0.value", "present.0.value"),
+    }
+    with pytest.raises(InputSpecError, match=r"no input 'past\.0\.key'"):
+        resolve_pairs(model_inputs, outputs, [("past.0.key", "present.0.key")])
+
+
+@pytest.mark.slow
+def test_check_a_file_with_optimum_cache_names(
+    hf_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check FILE SPEC --steps N on a cached GPT-2 whose inputs onnx_ir renamed to Optimum's
+    spelling: it runs the chained steps and prints the pairs in the file's names."""
+    import onnx_ir as ir
+    from onnx_ir.convenience import rename_values
+
+    spec = f"hf:{hf_folders['gpt2']}"
+    made = exportkit.export(spec, None, tmp_path / "m.onnx", steps=1, exporter="torchscript",
+                            simplifier="none", sizes=False)  # fmt: skip
+    assert made.passed
+    model = ir.load(str(made.output))
+    cache = [v for v in model.graph.inputs if v.name.startswith("past_key_values_")]
+    optimum = [
+        v.name.replace("past_key_values_", "past_key_values.").replace("_", ".") for v in cache
+    ]
+    optimum = [n.replace("past.key.values", "past_key_values") for n in optimum]
+    rename_values(cache, optimum)
+    renamed = tmp_path / "optimum.onnx"
+    ir.save(model, str(renamed))
+    import onnx
+
+    graph = onnx.load(str(renamed)).graph
+    assert [i.name for i in graph.input][1:3] == [
+        "past_key_values.0.key",
+        "past_key_values.0.value",
+    ]
+    json_path = tmp_path / "r.json"
+    code, out, err = run(
+        capsys, "check", str(renamed), spec, "--steps", "3", "--json", str(json_path)
+    )
+    assert code == 0, out + err
+    assert "--state past_key_values.1.value=present.1.value" in out
+    data = json.loads(json_path.read_text())
+    assert [(s["step"], s["past_length"], s["passed"]) for s in data["steps"]] == [
+        (0, 0, True), (1, 5, True), (2, 6, True), (3, 7, True),
+    ]  # fmt: skip
+    assert data["state_pairs"][0]["input"] == "past_key_values.0.key"
+    # the printed lines are accepted as they are
+    pins = [a for p in data["state_pairs"] for a in ("--state", f"{p['input']}={p['output']}")]
+    code, out, err = run(capsys, "check", str(renamed), spec, "--steps", "2", *pins)
+    assert code == 0, out + err

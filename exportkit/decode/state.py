@@ -71,15 +71,21 @@ def infer_pairs(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[StatePai
 def resolve_pairs(
     inputs: Sequence[str], outputs: Sequence[str], declared: Sequence[tuple[str, str]]
 ) -> tuple[StatePair, ...]:
-    """The declared pairs (each name checked), else the pairs inferred by name.
+    """The declared pairs (each name checked; spelled with other separators, as a file names
+    them, is the same name), else the pairs inferred by name.
 
     Raises:
         InputSpecError: a pair names an input or output the model does not have.
     """
     if not declared:
         return infer_pairs(inputs, outputs)
+    from exportkit.validate.fit import match_names
+
     pairs = []
     for name, out in declared:
+        # A file's spelling of the name (Optimum's past_key_values.0.key) names the same input.
+        name = (match_names([name], inputs) or {}).get(name, name)
+        out = (match_names([out], outputs) or {}).get(out, out)
         if name not in inputs:
             raise InputSpecError(
                 f"--state {name}={out}: the model has no input {name!r}; its inputs are: "

@@ -132,6 +132,7 @@ def validate_steps(
     from exportkit.errors import first_line
     from exportkit.export import output_names
     from exportkit.validate import Tolerances
+    from exportkit.validate.fit import match_names
     from exportkit.validate.session import session
 
     start = time.perf_counter()
@@ -139,6 +140,9 @@ def validate_steps(
     import torch
 
     sess = session(Path(path))
+    # The file's own spelling of each input (Optimum's past_key_values.0.key): model name -> file's.
+    spelled = match_names([i.name for i in sess.get_inputs()], list(example.tensors)) or {}
+    to_file = {model: file for file, model in spelled.items() if model != file}
     # Outputs by the model's names (as the report shows them), matched to the file's by position.
     with torch.no_grad():
         names = output_names(module(**example.tensors))
@@ -171,7 +175,7 @@ def validate_steps(
             break
         before = {n: tuple(t.shape) for n, t in eager_state.items()}
         try:
-            actual = sess.run(None, feeds)
+            actual = sess.run(None, {to_file.get(n, n): a for n, a in feeds.items()})
         except Exception as exc:
             if step == 0 and grows and "invalid dimensions for input" in str(exc):
                 # The graph refuses a zero-length past: start from eager PyTorch's prefill.
@@ -208,9 +212,8 @@ def validate_steps(
     failed = next((i for i, r in enumerate(results) if not r.passed), None)
     if locate and failed is not None and failed < len(step_inputs):
         results[failed] = _localized(module, path, results[failed], step_inputs[failed], tolerances)
-    return DecodeResult(
-        tuple(pairs), tuple(results), prefill, time.perf_counter() - start, tuple(notes)
-    )
+    shown = tuple(replace(p, input=to_file.get(p.input, p.input)) for p in pairs)  # the file's
+    return DecodeResult(shown, tuple(results), prefill, time.perf_counter() - start, tuple(notes))
 
 
 def _layout_breaks(

@@ -59,6 +59,7 @@ def make_feeds(
     from exportkit.inputs.data import load_data
     from exportkit.inputs.examples import draw
     from exportkit.validate.cases import to_numpy
+    from exportkit.validate.fit import match_names
 
     specs = _specs(a, b)
     given: dict[str, Any] = {}
@@ -66,14 +67,16 @@ def make_feeds(
         if spec.file is not None:
             given.update(load_data(spec.file, spec.name))
         elif spec.tensor is not None:
-            if spec.name not in specs:
+            # The file's spelling of the name (past_key_values.0.key for past_key_values_0_key).
+            name = (match_names([spec.name], list(specs)) or {}).get(spec.name, spec.name)
+            if name not in specs:
                 raise InputSpecError(
                     f"--input {spec.name!r}: {Path(a.path).name} has no input of that name; "
                     f"its inputs: {', '.join(specs) or 'none'}",
                     hint="name one of the file's inputs, e.g. "
                     + (f"--input {next(iter(specs))}:2x3" if specs else "--input x:2x3"),
                 )
-            specs[spec.name] = spec.tensor
+            specs[name] = spec.tensor
     for name in given:
         if name not in specs:
             raise InputSpecError(

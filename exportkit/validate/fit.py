@@ -5,6 +5,8 @@ input (exit 2), not a failure deep inside onnxruntime."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
     from exportkit.inputs import ExampleInputs
 
-__all__ = ["FileInput", "file_inputs", "require_compatible"]
+__all__ = ["FileInput", "file_inputs", "match_names", "require_compatible", "spelling"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,31 @@ def file_inputs(model: onnx.ModelProto) -> tuple[FileInput, ...]:
     return tuple(out)
 
 
+def spelling(name: str) -> str:
+    """A name without case and separators: ``past_key_values.0.key`` (Optimum's spelling) and
+    ``past_key_values_0_key`` (a Python parameter's) read the same."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def match_names(wanted: Sequence[str], given: Sequence[str]) -> dict[str, str] | None:
+    """Each wanted name -> the given name it is: the same name, else the one given name of the
+    same :func:`spelling`; None when a wanted name has no such match (or several)."""
+    have = set(given)
+    by_spelling: dict[str, list[str]] = {}
+    for name in given:
+        by_spelling.setdefault(spelling(name), []).append(name)
+    out = {}
+    for name in wanted:
+        if name in have:
+            out[name] = name
+            continue
+        found = by_spelling.get(spelling(name), [])
+        if len(found) != 1:
+            return None
+        out[name] = found[0]
+    return out if len(set(out.values())) == len(out) else None
+
+
 def _given(inputs: ExampleInputs) -> dict[str, tuple[tuple[int, ...], str]]:
     return {
         name: (tuple(int(d) for d in t.shape), str(t.dtype).removeprefix("torch."))
@@ -79,7 +106,8 @@ def require_compatible(path: str | Path, inputs: ExampleInputs) -> None:
 
     Inputs are matched by name: a file whose inputs have other names belongs to another
     model (or to a wrapper of it), and its numbers would be compared position by position
-    against inputs it was never given.
+    against inputs it was never given. A name spelled with other separators or case
+    (Optimum's ``past_key_values.0.key`` for ``past_key_values_0_key``) is the same name.
 
     Raises:
         OnnxFileError: the file has no outputs or lacks its external data, or wants other
@@ -110,8 +138,9 @@ def require_compatible(path: str | Path, inputs: ExampleInputs) -> None:
         f"the file expects {expects}; check it was exported from this model, "
         "or give matching --input specs"
     )
-    if all(w.name in given for w in wanted):
-        pairs = [(w, w.name) for w in wanted]
+    matched = match_names([w.name for w in wanted], list(given))
+    if matched is not None:  # by name, or spelled otherwise (past_key_values.0.key)
+        pairs = [(w, matched[w.name]) for w in wanted]
     else:
         missing = ", ".join(w.name for w in wanted if w.name not in given)
         raise OnnxFileError(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from exportkit.errors import InputSpecError, RuntimeStageError, first_line
 from exportkit.validate.cases import to_numpy
+from exportkit.validate.fit import match_names
 from exportkit.validate.results import RunFailure
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def session(path: Path) -> Any:
 
 
 def feeds_for(sess: Any, inputs: ExampleInputs) -> dict[str, Any]:
-    """The session's feeds from the inputs: by name, else by position (a file exported
+    """The session's feeds from the inputs: by name (``past_key_values.0.key`` is
+    ``past_key_values_0_key``), else by position (a file exported
     elsewhere, with its own input names).
 
     Raises:
@@ -50,8 +52,9 @@ def feeds_for(sess: Any, inputs: ExampleInputs) -> dict[str, Any]:
     """
     wanted = [spec.name for spec in sess.get_inputs()]
     given = inputs.tensors
-    if all(name in given for name in wanted):
-        return {name: to_numpy(given[name]) for name in wanted}
+    matched = match_names(wanted, list(given))  # by name, or spelled otherwise
+    if matched is not None:
+        return {name: to_numpy(given[matched[name]]) for name in wanted}
     if len(wanted) == len(given):
         return {name: to_numpy(t) for name, t in zip(wanted, given.values())}
     missing = [n for n in wanted if n not in given]
