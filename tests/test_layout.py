@@ -28,7 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("diagnose", "loading", "perf"),
     ("export",),
     ("simplify", "validate", "summary"),
-    ("variants", "diff", "decode"),
+    ("decode",),  # chained steps: validation over a generation loop; variants chain it too
+    ("variants", "diff"),
     ("results",),
     ("stages", "options", "project.results"),  # project.results: what report/ci.py renders
     # variants.stage, decode.stage: the pipeline's steps

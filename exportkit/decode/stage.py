@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from exportkit.decode.chain import TOKEN_INPUTS, token_input
 from exportkit.decode.results import DecodeResult, StatePair
 
 if TYPE_CHECKING:
@@ -83,19 +84,6 @@ def state_pairs(
     if small:  # exporters freeze a dynamic dim of size 0 or 1: export at a past of 3
         example = example.resample({**example.labels, PAST_LABEL: 3}, seed=example.seed)
     return example, pairs
-
-
-TOKEN_INPUTS = ("input_ids", "decoder_input_ids")
-
-
-def token_input(example: ExampleInputs, pairs: tuple[StatePair, ...]) -> str | None:
-    """A language model's ids input (batch x seq, not state), or None."""
-    state = {p.input for p in pairs}
-    for name in TOKEN_INPUTS:
-        ids = example.tensors.get(name)
-        if ids is not None and ids.dim() == 2 and name not in state:
-            return name
-    return None
 
 
 def run_steps(
