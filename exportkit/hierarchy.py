@@ -128,12 +128,17 @@ class ScopeReader:
             self._name_cache[key] = cached
         return cached
 
-    def scope(self, node: onnx.NodeProto) -> tuple[Scope, str | None, str] | None:
-        """(scope, root class, source: ``"metadata"`` or ``"names"``); None if neither."""
+    def scope(
+        self, node: onnx.NodeProto, name: str | None = None
+    ) -> tuple[Scope, str | None, str] | None:
+        """(scope, root class, source: ``"metadata"`` or ``"names"``); None if neither.
+
+        ``name`` is ``node.name`` when the caller has read it already.
+        """
         meta = self.from_metadata(node)
         if meta is not None:
             return meta[0], meta[1], "metadata"
-        named = self.from_name(node.name)
+        named = self.from_name(node.name if name is None else name)
         if named is not None:
             return named, None, "names"
         return None

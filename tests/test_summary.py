@@ -421,3 +421,33 @@ def test_public_surface() -> None:
     assert {"summarize", "carry_metadata", "op_histogram", "compare", "GraphSummary"} <= set(
         pkg.__all__
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("node_softmax", "a node name (read by every row, checked after the build)"),
+        ("'attn', 'node_t'", "a node's module metadata (parsed mid-build)"),
+        ("Wv", "a weight read by a node"),
+        ("torch.nn.modules.linear.Linear", "a module class name"),
+    ],
+)
+def test_names_that_are_not_utf8_are_a_damaged_file_for_summary_and_diff(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    """Protobuf hands invalid UTF-8 back as bytes; the summary checks names lazily (what it
+    read, the whole file only on a failure) and must still refuse the file in each place."""
+    from exportkit.diff import diff
+    from exportkit.summary import summarize
+
+    data = attention_block().SerializeToString()
+    marker = text.encode()
+    assert marker in data, where
+    damaged = data.replace(marker, b"\xff\xfe" + marker[2:], 1)  # its first use only
+    path = tmp_path / "damaged.onnx"
+    path.write_bytes(damaged)
+    with pytest.raises(OnnxFileError, match="not UTF-8 text"):
+        summarize(path)
+    good = save(attention_block(), tmp_path / "good.onnx")
+    with pytest.raises(OnnxFileError, match="not UTF-8 text"):
+        diff(good, path, numbers=False, weights=False)

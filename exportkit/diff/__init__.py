@@ -6,11 +6,12 @@ module tree, params and MACs are the ones ``exportkit summary`` shows.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -54,10 +55,18 @@ def read(path: str | os.PathLike[str]) -> GraphSummary:
     Raises:
         OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
     """
+    with _gc_paused():
+        return build_summary(load_model(path, check_text=False))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: two summaries hold a few objects per node and no
+    cycles, and each collection would walk all of them again (see summarize())."""
     paused = gc.isenabled()
-    gc.disable()  # a few objects per node and no cycles: see summarize()
+    gc.disable()
     try:
-        return build_summary(load_model(path))
+        yield
     finally:
         if paused:
             gc.enable()
@@ -129,6 +138,19 @@ def diff(
         OnnxFileError: a file is missing, not ONNX, or misses its external data.
         InputSpecError: an ``--input`` does not parse or fits no input of ``a``.
     """
+    with _gc_paused():
+        return _diff(a, b, inputs, tolerances, numbers, weights, seed)
+
+
+def _diff(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    inputs: Sequence[InputSpec | str] | None,
+    tolerances: Tolerances | None,
+    numbers: bool,
+    weights: bool,
+    seed: int,
+) -> DiffResult:
     specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
     sa, sb = read(a), read(b)
     sa, sb = _unwrap(sa, sb), _unwrap(sb, sa)

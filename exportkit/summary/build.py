@@ -6,12 +6,21 @@ import gc
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from itertools import chain
+from operator import attrgetter
 
 import onnx
 
 from exportkit.errors import UsageError
 from exportkit.onnxfile import op_histogram
-from exportkit.summary.graph import DTYPE_BITS, LoadedModel, dtype_name, load_model, value_map
+from exportkit.summary.graph import (
+    DTYPE_BITS,
+    LoadedModel,
+    check_text_of,
+    dtype_name,
+    load_model,
+    value_map,
+)
 from exportkit.summary.results import GraphSummary, TensorInfo
 from exportkit.summary.tree import PARAM_DTYPES, TreeBuilder, element_count
 
@@ -58,11 +67,50 @@ def summarize(
 def _summarize(
     path: str | os.PathLike[str], dims: Mapping[str, int] | None, infer: bool
 ) -> GraphSummary:
-    return build_summary(load_model(path, infer=infer), dims)
+    return build_summary(load_model(path, infer=infer, check_text=False), dims)
 
 
 def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) -> GraphSummary:
-    """The GraphSummary of a model already read by ``load_model`` (the diff keeps the proto)."""
+    """The GraphSummary of a model already read by ``load_model``.
+
+    Raises:
+        OnnxFileError: names that are not UTF-8 text (protobuf hands them back as bytes), when
+            ``load_model`` left that check to this function.
+    """
+    if loaded.text_checked:
+        return _build(loaded, dims)
+    # Checking every name up front costs as much as reading them: check what the summary
+    # read (one C-level join), and the whole file only when something went wrong.
+    try:
+        summary = _build(loaded, dims)
+    except (TypeError, AttributeError):
+        check_text_of(loaded.model, loaded.path)
+        raise
+    if not _is_text(summary):
+        check_text_of(loaded.model, loaded.path)
+    return summary
+
+
+def _is_text(s: GraphSummary) -> bool:
+    """Whether every name the summary holds is ``str`` (not the bytes of invalid UTF-8)."""
+    nodes, tensors = s.nodes, (*s.inputs, *s.outputs)
+    outputs = chain.from_iterable(map(attrgetter("outputs"), nodes))
+    texts = chain(
+        (s.producer, s.graph_name), s.opsets, map(attrgetter("name"), tensors),
+        (d for t in tensors for d in t.shape or () if isinstance(d, (bytes, str))),
+        map(attrgetter("name"), nodes), map(attrgetter("op_type"), nodes),
+        map(attrgetter("domain"), nodes), map(attrgetter("module"), nodes),
+        chain.from_iterable(map(attrgetter("inputs"), nodes)), map(attrgetter("name"), outputs),
+        map(attrgetter("path"), s.modules), (m.class_name or "" for m in s.modules),
+    )  # fmt: skip
+    try:
+        "".join(texts)
+    except TypeError:
+        return False
+    return True
+
+
+def _build(loaded: LoadedModel, dims: Mapping[str, int] | None) -> GraphSummary:
     model = loaded.model
     warnings = list(loaded.warnings)
     bound = dict(dims or {})
@@ -71,11 +119,12 @@ def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) ->
     values = value_map(model)
     init_names = {t.name for t in graph.initializer}
     params = _parameters(graph)
+    "".join(params)  # TypeError for a name that is not text: see build_summary
 
     builder = TreeBuilder(values, params, bound)
     builder.prepare(graph.node)
-    for index, node in enumerate(graph.node):
-        builder.add(node, index)
+    for index in range(len(builder.fields)):
+        builder.add(index)
     nodes = tuple(builder.nodes)
     modules = builder.modules(graph)
 

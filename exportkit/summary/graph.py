@@ -16,7 +16,15 @@ from exportkit.errors import OnnxFileError
 from exportkit.onnxfile import ExternalRef, external_ref, external_tensors
 from exportkit.summary.results import Dim, TensorInfo
 
-__all__ = ["LoadedModel", "dtype_name", "infer_shapes", "load_model", "tensor_info", "value_map"]
+__all__ = [
+    "LoadedModel",
+    "check_text_of",
+    "dtype_name",
+    "infer_shapes",
+    "load_model",
+    "tensor_info",
+    "value_map",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +89,17 @@ class LoadedModel:
     external_data_bytes: int
     external_data_files: tuple[str, ...]
     warnings: list[str]
+    #: Whether every name was checked to be text (``check_text_of`` does it when not).
+    text_checked: bool = True
 
 
-def load_model(path: str | os.PathLike[str], *, infer: bool = True) -> LoadedModel:
+def load_model(
+    path: str | os.PathLike[str], *, infer: bool = True, check_text: bool = True
+) -> LoadedModel:
     """Parse an ONNX file without its external data, check the data files, infer shapes.
+
+    ``check_text=False`` leaves the check that names are UTF-8 text to the caller, which reads
+    them anyway (``build_summary`` checks what it read, and the whole file only on a failure).
 
     A file of at most ``_DIRECT_INFER_LIMIT`` bytes goes straight to ONNX shape inference as
     bytes (one parse instead of parse, serialize, parse); a larger one (inline weights) is
@@ -112,14 +127,15 @@ def load_model(path: str | os.PathLike[str], *, infer: bool = True) -> LoadedMod
     if model is None:
         model = _parse(p)
     _check_model(model, p)
-    _check_text(model, p)
+    if check_text:
+        check_text_of(model, p)
     files, external_bytes = _check_external_data(model, p.parent, p)
     if model.functions:
         model = _inline_functions(model, warnings)
         inferred = False
     if infer and not inferred:
         model = infer_shapes(model, warnings)
-    return LoadedModel(model, p, file_bytes, external_bytes, files, warnings)
+    return LoadedModel(model, p, file_bytes, external_bytes, files, warnings, check_text)
 
 
 def _infer(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
@@ -182,7 +198,8 @@ def _texts(model: onnx.ModelProto) -> Iterable[object]:
     yield from (t.name for t in graph.initializer)
 
 
-def _check_text(model: onnx.ModelProto, p: Path) -> None:
+def check_text_of(model: onnx.ModelProto, p: Path) -> None:
+    """Raise OnnxFileError when a name or text field of ``model`` is not UTF-8 text."""
     if not all(isinstance(text, str) for text in _texts(model)):
         raise OnnxFileError(
             f"{p} holds names that are not UTF-8 text: the file is damaged",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import onnx
 
@@ -24,6 +25,26 @@ __all__ = ["ZERO_MAC_OPS", "counted_op", "node_macs", "resolve_shape"]
 
 Shape = tuple[int, ...]
 ShapeOf = Callable[[str], Shape | None]
+
+
+class NodeLike(Protocol):
+    """An ``onnx.NodeProto``, or the summary's record of the fields it has read from one."""
+
+    @property
+    def op_type(self) -> str: ...
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def input(self) -> Sequence[str]: ...
+
+    @property
+    def output(self) -> Sequence[str]: ...
+
+    @property
+    def attribute(self) -> Sequence[onnx.AttributeProto]: ...
+
 
 _STANDARD = ("", "ai.onnx")
 _MS = "com.microsoft"
@@ -141,21 +162,21 @@ def resolve_shape(shape: tuple[Dim, ...] | None, dims: Mapping[str, int]) -> Sha
     return tuple(out)
 
 
-def _attrs(node: onnx.NodeProto) -> dict[str, onnx.AttributeProto]:
+def _attrs(node: NodeLike) -> dict[str, onnx.AttributeProto]:
     return {a.name: a for a in node.attribute}
 
 
-def _in(node: onnx.NodeProto, i: int, shape_of: ShapeOf) -> Shape | None:
+def _in(node: NodeLike, i: int, shape_of: ShapeOf) -> Shape | None:
     if i >= len(node.input) or not node.input[i]:
         return None
     return shape_of(node.input[i])
 
 
-def _out(node: onnx.NodeProto, shape_of: ShapeOf) -> Shape | None:
+def _out(node: NodeLike, shape_of: ShapeOf) -> Shape | None:
     return shape_of(node.output[0]) if node.output and node.output[0] else None
 
 
-def node_macs(node: onnx.NodeProto, shape_of: ShapeOf) -> int | None:
+def node_macs(node: NodeLike, shape_of: ShapeOf) -> int | None:
     """MACs of one node given static shapes by value name; None when they cannot be counted."""
     domain, op = node.domain, node.op_type
     if domain in _STANDARD:
@@ -167,7 +188,7 @@ def node_macs(node: onnx.NodeProto, shape_of: ShapeOf) -> int | None:
     return None
 
 
-def _standard(node: onnx.NodeProto, op: str, shape_of: ShapeOf) -> int | None:
+def _standard(node: NodeLike, op: str, shape_of: ShapeOf) -> int | None:
     if op in ("Conv", "ConvInteger", "QLinearConv"):
         w = _in(node, 3 if op == "QLinearConv" else 1, shape_of)
         y = _out(node, shape_of)
@@ -216,7 +237,7 @@ def _standard(node: onnx.NodeProto, op: str, shape_of: ShapeOf) -> int | None:
     return None
 
 
-def _microsoft(node: onnx.NodeProto, op: str, shape_of: ShapeOf) -> int | None:
+def _microsoft(node: NodeLike, op: str, shape_of: ShapeOf) -> int | None:
     if op in _MS_NORM_OPS:
         x = _in(node, 0, shape_of)
         return None if x is None else math.prod(x)
@@ -240,7 +261,7 @@ def _microsoft(node: onnx.NodeProto, op: str, shape_of: ShapeOf) -> int | None:
     return None
 
 
-def _attention(node: onnx.NodeProto, shape_of: ShapeOf) -> int | None:
+def _attention(node: NodeLike, shape_of: ShapeOf) -> int | None:
     """ai.onnx Attention (opset 23): Q·Kᵀ then softmax·V, per head, GQA-aware."""
     q, k, v = (_in(node, i, shape_of) for i in range(3))
     if q is None or k is None or v is None or len(q) != len(k) or len(q) not in (3, 4):
@@ -257,7 +278,7 @@ def _attention(node: onnx.NodeProto, shape_of: ShapeOf) -> int | None:
     return batch * s_q * k[1] * (q_hidden + q_heads.i * v_per_head)
 
 
-def _einsum(node: onnx.NodeProto, shape_of: ShapeOf) -> int | None:
+def _einsum(node: NodeLike, shape_of: ShapeOf) -> int | None:
     eq = _attrs(node).get("equation")
     if eq is None:
         return None

@@ -9,7 +9,7 @@ import onnx
 
 from exportkit.hierarchy import Scope, ScopeReader, common_scope
 from exportkit.summary.graph import dtype_name
-from exportkit.summary.macs import Shape, node_macs, resolve_shape
+from exportkit.summary.macs import ZERO_MAC_OPS, Shape, node_macs, resolve_shape
 from exportkit.summary.results import ModuleInfo, NodeInfo, TensorInfo
 
 __all__ = ["PARAM_DTYPES", "TreeBuilder", "element_count"]
@@ -53,6 +53,26 @@ def _subgraph_names(node: onnx.NodeProto) -> Iterator[str]:
 _Found = tuple[Scope, str | None, str, bool]
 
 
+class _Fields:
+    """The fields of a node the summary reads, each read from the protobuf once: a field access
+    costs about a microsecond, a few of them per node dominate a large graph."""
+
+    __slots__ = ("domain", "input", "name", "op_type", "output", "proto")
+
+    def __init__(self, proto: onnx.NodeProto) -> None:
+        self.proto = proto
+        self.name: str = proto.name
+        self.op_type: str = proto.op_type
+        self.domain: str = proto.domain
+        self.input: tuple[str, ...] = tuple(proto.input)
+        self.output: tuple[str, ...] = tuple(proto.output)
+
+    @property
+    def attribute(self) -> Sequence[onnx.AttributeProto]:
+        attributes: Sequence[onnx.AttributeProto] = self.proto.attribute
+        return attributes
+
+
 @dataclass
 class _Module:
     path: str
@@ -90,6 +110,7 @@ class TreeBuilder:
         self._shapes: dict[str, Shape | None] = {}
         self._scopes: dict[Scope, tuple[str, tuple[str, ...]]] = {}
         self.found: list[_Found | None] = []
+        self.fields: list[_Fields] = []
         self.inherited: set[int] = set()
         self.alias: dict[str, str] = {}
         #: parameter -> indices of the nodes that read it (an exporter may store one tensor for
@@ -117,31 +138,32 @@ class TreeBuilder:
         """
         read = self.reader.scope
         found: list[_Found | None] = []
-        for node in nodes:
-            own = read(node)
+        fields = self.fields = [_Fields(node) for node in nodes]
+        for row in fields:
+            own = read(row.proto, row.name)
             found.append(None if own is None else (*own, self.reader.fused))
         self.found = found
-        for node in nodes:  # Identity(weight): its readers read the weight
-            if node.op_type == "Identity" and node.domain in _STANDARD_DOMAINS and node.input:
-                src = self.alias.get(node.input[0], node.input[0])
-                if src in self.params and node.output:
-                    self.alias[node.output[0]] = src
+        for row in fields:  # Identity(weight): its readers read the weight
+            if row.op_type == "Identity" and row.domain in _STANDARD_DOMAINS and row.input:
+                src = self.alias.get(row.input[0], row.input[0])
+                if src in self.params and row.output:
+                    self.alias[row.output[0]] = src
         if all(f is None for f in found) or all(f is not None for f in found):
             return
         readers: dict[str, list[int]] = {}
         producer: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            for name in node.input:
+        for i, row in enumerate(fields):
+            for name in row.input:
                 readers.setdefault(name, []).append(i)
-            for name in node.output:
+            for name in row.output:
                 producer[name] = i
         placed = {i for i, f in enumerate(found) if f is not None}
         for i in range(len(nodes) - 1, -1, -1):  # readers come later: resolve them first
             if found[i] is None:
-                near = [f for o in nodes[i].output for j in readers.get(o, ()) if (f := found[j])]
+                near = [f for o in fields[i].output for j in readers.get(o, ()) if (f := found[j])]
                 if near:
                     found[i] = (common_scope([f[0] for f in near]), None, near[0][2], False)
-        for i, node in enumerate(nodes):
+        for i, node in enumerate(fields):
             if found[i] is None:
                 near = [f for n in node.input if (j := producer.get(n)) is not None
                         if (f := found[j])]  # fmt: skip
@@ -149,9 +171,11 @@ class TreeBuilder:
                     found[i] = (common_scope([f[0] for f in near]), None, near[0][2], False)
         self.inherited = {i for i, f in enumerate(found) if f is not None} - placed
 
-    def add(self, node: onnx.NodeProto, index: int) -> None:
+    def add(self, index: int) -> None:
+        """Place node ``index`` (of the nodes given to ``prepare``) and count what it reads."""
+        node = self.fields[index]
         path = self._place(node, index)
-        inputs = tuple(node.input)
+        inputs = node.input
         op_type, domain = node.op_type, node.domain
         params, seen, alias, readers = self.params, self.seen_params, self.alias, self.readers
         count = 0
@@ -164,21 +188,21 @@ class TreeBuilder:
                         seen.add(name)
                         count += params[name][0]
         standard = domain in _STANDARD_DOMAINS
-        if (op_type in _SUBGRAPH_OPS or not standard) and node.attribute:
-            for name in _subgraph_names(node):
+        if (op_type in _SUBGRAPH_OPS or not standard) and node.proto.attribute:
+            for name in _subgraph_names(node.proto):
                 if name in params:
                     readers.setdefault(name, []).append(index)
                     if name not in seen:
                         seen.add(name)
                         count += params[name][0]
         if op_type == "Constant" and standard:
-            constant = self._constant_params(node)
+            constant = self._constant_params(node.proto)
             if constant:
                 self.node_constants[index] = constant
                 count += constant
         if domain not in _KNOWN_DOMAINS:
             self.unknown_domains.setdefault(domain, {}).setdefault(op_type)
-        macs = node_macs(node, self.shape_of)
+        macs = 0 if standard and op_type in ZERO_MAC_OPS else node_macs(node, self.shape_of)
         if macs is None:
             self.unknown_macs += 1
         values = self.values
@@ -195,7 +219,7 @@ class TreeBuilder:
                     return numel
         return 0
 
-    def _fused_scope(self, node: onnx.NodeProto, scope: Scope) -> Scope:
+    def _fused_scope(self, node: _Fields, scope: Scope) -> Scope:
         """A node the exporter's rewriter fused (Conv+BatchNorm) carries the metadata of one of
         the nodes it replaced; it belongs to the module shared by the owners of its weights
         (parameter names are module paths) and that metadata."""
@@ -211,7 +235,7 @@ class TreeBuilder:
             scope = scope[:keep]
         return scope
 
-    def _place(self, node: onnx.NodeProto, index: int) -> str:
+    def _place(self, node: _Fields, index: int) -> str:
         found = self.found[index]
         scope: Scope = ()
         if found is not None:
@@ -348,7 +372,7 @@ class TreeBuilder:
         for node, chain in zip(self.nodes, self.chains, strict=True):
             for name in node.inputs:
                 pchain = producer_chain.get(name)
-                if pchain is None:
+                if pchain is None or pchain is chain:  # one scope, one tuple: nothing to narrow
                     continue
                 n = 0
                 limit = min(len(pchain), len(chain), shared[name])
