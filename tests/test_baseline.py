@@ -110,9 +110,11 @@ def test_check_cli_baseline_rules_in_json_and_junit(
     weights = tmp_path / "w.pt"
     torch.save(model.state_dict(), weights)
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    page, comment = tmp_path / "r.html", tmp_path / "r.md"
     args = ["check", str(new), MODEL, "--weights", str(weights), "--input", "x:2x3x16x16",
             "--no-sizes", "--json", str(report), "--junit", str(junit)]  # fmt: skip
-    assert main([*args, "--baseline", str(old)]) == 1
+    written = ["--html", str(page), "--markdown", str(comment)]
+    assert main([*args, *written, "--baseline", str(old)]) == 1
     out = capsys.readouterr()
     assert "FAIL  drift" in out.out and "baseline drift" in out.err
     doc = json.loads(report.read_text())
@@ -120,6 +122,16 @@ def test_check_cli_baseline_rules_in_json_and_junit(
     assert entries["drift"]["passed"] is False and entries["contract"]["passed"] is True
     assert doc["fingerprint"]["values"][0]["name"] == "logits"
     assert 'name="baseline: drift"><failure' in junit.read_text()
+    # the HTML page and the Markdown comment show every rule with its verdict, drift failing
+    html_text = page.read_text()
+    assert f"against <code>{old}</code>: 1 of 7 rules fail" in html_text
+    assert '<tr class="bad"><td>drift</td><td><span class="bad-word">FAIL</span></td>' in html_text
+    assert '<tr><td>contract</td><td><span class="ok">pass</span></td>' in html_text
+    md = comment.read_text()
+    assert f"**Baseline** `{old}`: 1 of 7 rules fail" in md
+    rows = [line for line in md.splitlines() if line.startswith("| drift |")]
+    assert len(rows) == 1 and "❌ **FAIL**" in rows[0] and "first differs in head" in rows[0]
+    assert "| contract | ✅ pass |" in md
     # that report is itself a baseline: the same file against it passes
     assert main([*args[:-4], "--baseline", str(report)]) == 0
 

@@ -224,3 +224,49 @@ def test_a_graph_too_large_to_draw_node_by_node_is_drawn_with_modules_folded(
     assert whole.folded_at == 1 and boxes == ["node-model"]
     none = draw_graph(summary, max_nodes=0)
     assert none.svg is None and "no module depth folds it to 0 boxes" in (none.missing or "")
+
+
+def _rows(page: str, table_id: str) -> list[tuple[str, ...]]:
+    """Each body row of the table ``table_id`` as a reader sees it: ``red`` when drawn as a
+    failure (else ``""``), then the text of each cell."""
+    table = page[page.index(f'<table id="{table_id}">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr( class=\"bad\")?>(.*?)</tr>", table)[1:]
+    return [("red" if bad else "", *(html.unescape(re.sub("<[^>]+>", "", c))
+             for c in re.findall(r"<td>(.*?)</td>", cells))) for bad, cells in rows]  # fmt: skip
+
+
+def test_html_and_markdown_show_each_baseline_rule(right: Report) -> None:
+    from dataclasses import replace
+
+    from exportkit.diff.baseline import BaselineRule
+
+    rules = (
+        BaselineRule("contract", True, "same inputs and outputs"),
+        BaselineRule(
+            "drift", False, "logits: max abs diff 0.31 > tolerance | first differs in head"
+        ),
+        BaselineRule(
+            "latency", True, "not measured: the baseline is a --json report", skipped=True
+        ),
+    )
+    report = replace(right, baseline=rules, baseline_path="release/model.onnx")
+    assert not report.passed
+    page = render_html(report)
+    assert 'id="verdict">FAIL<' in page
+    section = page[page.index('<h2 id="baseline">') : page.index('<table id="baseline-rules">')]
+    assert "release/model.onnx" in section and "1 of 3 rules fail" in section
+    assert _rows(page, "baseline-rules") == [
+        ("", "contract", "pass", "same inputs and outputs"),
+        ("red", "drift", "FAIL", "logits: max abs diff 0.31 > tolerance | first differs in head"),
+        ("", "latency", "skipped", "not measured: the baseline is a --json report"),
+    ]
+    text = render_markdown(report)
+    assert "**Baseline** `release/model.onnx`: 1 of 3 rules fail" in text
+    table = text[text.index("| rule | verdict | detail |") :].split("\n\n")[0].splitlines()
+    assert table[2:] == [
+        "| contract | ✅ pass | same inputs and outputs |",
+        "| drift | ❌ **FAIL** | logits: max abs diff 0.31 > tolerance \\| first differs in head |",
+        "| latency | ➖ skipped | not measured: the baseline is a --json report |",
+    ]
+    assert "Baseline" not in render_html(right) and "Baseline" not in render_markdown(right)

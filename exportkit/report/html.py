@@ -2,8 +2,9 @@
 
 Open it anywhere (a CI artifact, a mail attachment, a pull request's files): the verdict, the
 stages and their times, the validation per output and per case with error histograms, the
-three-way parity, where the export diverges (module and source line), the module tree with
-params and MACs as bars, and the graph drawn by Graphviz with the diverging module in red.
+``--baseline`` rules, the three-way parity, where the export diverges (module and source line),
+the module tree with params and MACs as bars, and the graph drawn by Graphviz with the diverging
+module in red.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from exportkit.report.baseline import baseline_html
 from exportkit.report.charts import bar, error_histogram_svg
 from exportkit.report.graph import GraphPicture, draw_graph
 from exportkit.report.text import format_bytes, format_count
@@ -370,6 +372,7 @@ def render_html(
         body.append(f'<h2>Variants</h2><pre id="variants">{e(matrix)}</pre>')
     if report.steps:
         body.append(_steps(report))
+    body.append(baseline_html(report))
     body.append(_parity(report))
     body.append(_divergences(report))
     if summary is not None:

@@ -1,12 +1,14 @@
 """A pipeline Report -> GitHub-flavoured Markdown, for a pull request or a CI step summary.
 
-Short on purpose: the verdict in the heading, one table row per output, where it diverges with
-its source line, the parity; stages and the per-case table fold away in ``<details>``.
+Short on purpose: the verdict in the heading, one table row per output, one per ``--baseline``
+rule, where it diverges with its source line, the parity; stages and the per-case table fold away in ``<details>``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from exportkit.report.baseline import baseline_markdown
 
 if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
@@ -108,6 +110,7 @@ def render_markdown(report: Report) -> str:
         from exportkit.report.variants import render_variants
 
         lines += ["```", *render_variants(report.variants), "```", ""]
+    lines += baseline_markdown(report)
     shown: list[Divergence] = []
     for which, result in (
         ("export", report.validation_raw or report.validation),
