@@ -185,7 +185,8 @@ def run_export(
             files = install(exported.files, target, passed=passed)
             exported = replace(exported, path=files[0], files=files)
         final = replace(final, path=files[0])
-    variants = run_variants(stages, prep.loaded.module, files[0], prep.cases, options, passed)
+    variants = run_variants(stages, prep.loaded.module, files[0], prep.cases, options, passed,
+                            example=prep.example, pairs=prep.pairs)  # fmt: skip
     summary = _summarize(stages, files[0], prep.example.labels)
     return _report(
         stages,
@@ -235,9 +236,15 @@ def run_check(
     stages = Stages(progress)
     prep = _prepare(stages, model, inputs, options, onnx_file=path)
     require_output_names(options.tolerances, outputs)
-    variants = check_variant(stages, prep.loaded.module, path, prep.cases, options)
+    variants = check_variant(stages, prep.loaded.module, path, prep.cases, options,
+                             example=prep.example, pairs=prep.pairs)  # fmt: skip
     check = None if variants else _validator(stages, prep, options)("validate", path)
-    decode = run_steps(stages, prep.loaded.module, path, prep.example, prep.pairs, options)
+    # A float16/int8 file's chained steps are judged as a variant's (in its row), not by float tolerances.
+    decode = (
+        None
+        if variants
+        else run_steps(stages, prep.loaded.module, path, prep.example, prep.pairs, options)
+    )
     return _report(
         stages,
         prep,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from exportkit.inputs import ExampleInputs
 
 __all__ = [
+    "DEFAULT_STEPS",
     "PROMPT",
     "TOKEN_INPUTS",
     "Chain",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 PROMPT = 5  # prefill length: none of the export's example sizes
+DEFAULT_STEPS = 3  # with --state but no --steps
 TOKEN_INPUTS = ("input_ids", "decoder_input_ids")
 _NUMPY = {"tensor(float16)": "float16", "tensor(float)": "float32", "tensor(double)": "float64"}
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exportkit.decode.chain import TOKEN_INPUTS, token_input
+from exportkit.decode.chain import DEFAULT_STEPS, TOKEN_INPUTS, token_input
 from exportkit.decode.results import DecodeResult, StatePair
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ __all__ = [
     "state_pairs",
     "token_input",
 ]
-
-DEFAULT_STEPS = 3  # with --state but no --steps
 
 
 def _wanted(options: Options) -> bool:

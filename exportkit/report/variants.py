@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
-    from exportkit.variants import OutputMetrics, VariantResult
+    from exportkit.variants import OutputMetrics, VariantResult, VariantStep
 
 __all__ = [
     "render_variants",
@@ -40,13 +40,35 @@ def _db(value: float) -> str:
 
 
 def worst_text(row: VariantResult) -> str:
-    """The one metric that says most: max abs (tolerance-judged) or the lowest SQNR (int8)."""
-    metrics: list[OutputMetrics] = list(row.metrics.values())
+    """The one metric that says most: max abs (tolerance-judged) or the lowest SQNR (int8);
+    a failing chained step's when the export's cases pass."""
     if row.error:
         return row.error
+    step = _failed_step(row)
+    if step is not None and all(m.passed for m in row.metrics.values()):
+        return f"chained step {step.step}: {_step_finding(step, row.judge)}"
+    return _worst(list(row.metrics.values()), row.judge)
+
+
+def _failed_step(row: VariantResult) -> VariantStep | None:
+    return next((s for s in row.steps if not s.passed), None)
+
+
+def _step_finding(step: VariantStep, judge: str) -> str:
+    if step.error:
+        return step.error
+    failed = [m for m in step.outputs if not m.passed]
+    if failed:
+        return f"{failed[0].name}: {'; '.join(failed[0].findings) or 'values differ'}"
+    if step.token_agreement is False:
+        return "the greedy next token differs"
+    return _worst(step.outputs, judge)
+
+
+def _worst(metrics: Sequence[OutputMetrics], judge: str) -> str:
     if not metrics:
         return "--"
-    if row.judge == "tolerance":
+    if judge == "tolerance":
         worst = max(metrics, key=lambda m: (not m.passed, m.max_abs))
         return f"{worst.name}: max abs {worst.max_abs:.2e}"
     worst = min(metrics, key=lambda m: (m.passed, m.sqnr_db))
@@ -66,31 +88,36 @@ def render_variants(rows: Sequence[VariantResult]) -> list[str]:
     """The matrix, then per variant how it was made, what was kept float32, where it diverges."""
     if not rows:
         return []
+    chained = any(r.steps for r in rows)
     lines = [
         "variants  each file against eager PyTorch (float32) at the export's cases; "
         "latency at the export size"
+        + ("; steps: chained decode steps, each file fed its own outputs" if chained else "")
     ]
     table = [
         ["  file", "provider", "verdict", "worst", "size", "p50", "p90", "vs eager", "peak mem"]
     ]
+    if chained:
+        table[0].insert(3, "steps")
     for r in rows:
         lat = r.latency_ms
         speed = r.speedup
-        table.append(
-            [
-                f"  {r.name}",
-                _provider(r.provider),
-                "pass" if r.passed else "FAIL",
-                worst_text(r),
-                _size(r.size_bytes) if r.size_bytes else "--",
-                _ms(lat.p50 if lat else None),
-                _ms(lat.p90 if lat else None),
-                f"{speed:.2f}x" if speed is not None else "--",
-                _size(lat.peak_memory_bytes) if lat and lat.peak_memory_bytes is not None else "--",
-            ]
-        )
+        row_cells = [
+            f"  {r.name}",
+            _provider(r.provider),
+            "pass" if r.passed else "FAIL",
+            worst_text(r),
+            _size(r.size_bytes) if r.size_bytes else "--",
+            _ms(lat.p50 if lat else None),
+            _ms(lat.p90 if lat else None),
+            f"{speed:.2f}x" if speed is not None else "--",
+            _size(lat.peak_memory_bytes) if lat and lat.peak_memory_bytes is not None else "--",
+        ]
+        if chained:
+            row_cells.insert(3, _steps_cell(r))
+        table.append(row_cells)
     widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    right = (False, False, False, False, True, True, True, True, True)
+    right = (False,) * (5 if chained else 4) + (True,) * 5  # text left, figures right
     for t in table:
         cells = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(t, widths, right))
         lines.append("  ".join(cells).rstrip())
@@ -102,6 +129,43 @@ def render_variants(rows: Sequence[VariantResult]) -> list[str]:
         lines.append(f"  eager PyTorch{threads}: p50 {_ms(eager.p50)}, p90 {_ms(eager.p90)}")
     lines += _details(rows)
     return lines
+
+
+def _steps_cell(row: VariantResult) -> str:
+    if not row.steps:
+        return "see steps" if row.name == "float" else "--"
+    failed = _failed_step(row)
+    return f"{len(row.steps)} pass" if failed is None else f"FAIL at {failed.step}"
+
+
+def _step_lines(label: str, row: VariantResult) -> list[str]:
+    """The variant's chained steps: one row each, then the first failing step."""
+    out = [f"{label}: chained steps (prefill, then each fed its own outputs; eager its own)"]
+    table = [["step", "past", "max abs diff", "worst", "token agrees", "verdict"]]
+    for s in row.steps:
+        agrees = "--" if s.token_agreement is None else ("yes" if s.token_agreement else "NO")
+        diff = "--" if math.isinf(s.max_abs_diff) else f"{s.max_abs_diff:.2e}"
+        past = "--" if s.past_length is None else str(s.past_length)
+        worst = s.error or _worst(s.outputs, row.judge)
+        table.append([str(s.step), past, diff, worst, agrees, "pass" if s.passed else "FAIL"])
+    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
+    for t in table:
+        cells = (c.ljust(w) if i == 3 else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths)))
+        out.append("      " + "  ".join(cells).rstrip())
+    failed = _failed_step(row)
+    if failed is not None:
+        past = "" if failed.past_length is None else f" (past {failed.past_length})"
+        where = f"; diverges at {failed.divergence.describe()}" if failed.divergence else ""
+        if failed.accumulated:
+            where = (
+                "; run once on that step's own inputs it is within its marks: the difference "
+                "is carried in the state, grown over the earlier steps"
+            )
+        out.append(
+            f"{label}: step {failed.step}{past} fails first: "
+            f"{_step_finding(failed, row.judge)}{where}"
+        )
+    return out
 
 
 def _details(rows: Sequence[VariantResult]) -> list[str]:
@@ -136,6 +200,8 @@ def _details(rows: Sequence[VariantResult]) -> list[str]:
                 d = r.divergence
                 lines.append(f"{label}: first diverges at {d.describe()}: {d.detail}")
             lines.append(f"{label}: not a result; the float file stays the one to ship")
+        if r.steps:
+            lines += _step_lines(label, r)
         if r.module_times:
             lines += _times(label, r)
     return lines
@@ -173,6 +239,9 @@ def variant_junit_cases(model: str, rows: Sequence[VariantResult]) -> tuple[list
             continue
         failures += 1
         body = [f"{r.path}: {r.method}", *r.notes]
+        step = _failed_step(r)
+        if step is not None:
+            body.append(f"chained step {step.step} fails first: {_step_finding(step, r.judge)}")
         if r.divergence is not None:
             body.append(f"first diverges at {r.divergence.describe()}: {r.divergence.detail}")
         msg = quoteattr(worst_text(r))

@@ -17,6 +17,7 @@ from exportkit.variants.results import (
     Thresholds,
     VariantName,
     VariantResult,
+    VariantStep,
     VariantTrial,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "Thresholds",
     "VariantName",
     "VariantResult",
+    "VariantStep",
     "VariantTrial",
     "make_variants",
 ]

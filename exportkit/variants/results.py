@@ -22,6 +22,7 @@ __all__ = [
     "Thresholds",
     "VariantName",
     "VariantResult",
+    "VariantStep",
     "VariantTrial",
 ]
 
@@ -79,6 +80,28 @@ class VariantTrial:
 
 
 @dataclass(frozen=True)
+class VariantStep:
+    """One chained decode step of a variant of a stateful graph: the variant fed its own
+    previous outputs, eager PyTorch (float32) its own cache, both the same next token.
+
+    The fields are those of the float file's steps (``exportkit.decode.StepResult``), with each
+    output measured as the variant is judged (``outputs``: cosine, SQNR, top-1, max abs).
+    ``accumulated``: the step failed, yet run once on its own inputs the file is within its
+    marks: the difference came in through the state, grown over the earlier steps.
+    """
+
+    step: int
+    past_length: int | None
+    max_abs_diff: float
+    token_agreement: bool | None
+    passed: bool
+    outputs: tuple[OutputMetrics, ...] = ()
+    error: str | None = None
+    divergence: Divergence | None = None
+    accumulated: bool = False
+
+
+@dataclass(frozen=True)
 class BlockedNode:
     """A node kept in float32 in the fp16 file because its values leave float16's range."""
 
@@ -117,6 +140,8 @@ class VariantResult:
     thresholds: Thresholds | None = None
     #: Per output, its worst case: the lowest cosine/SQNR/top-1, the largest max abs.
     metrics: Mapping[str, OutputMetrics] = field(default_factory=dict)
+    #: --steps on a stateful graph: the prefill and each chained step (``passed`` includes them).
+    steps: tuple[VariantStep, ...] = ()
 
     def __post_init__(self) -> None:
         if self.trials and not self.metrics:

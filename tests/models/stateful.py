@@ -133,3 +133,23 @@ class PastBlindMaskDecoder(TinyDecoder):
 
 class TransposedCacheDecoder(TinyDecoder):
     attention_cls = TransposedAttention
+
+
+class ChaoticCell(nn.Module):
+    """A recurrent cell whose state map expands (orthogonal weights of gain 6 under a tanh): a
+    perturbation of the state grows several-fold per step. One call of a float16 file stays
+    within float16's tolerance; fed its own state, its rounding grows past it a few steps on."""
+
+    def __init__(self, features: int = 6, hidden: int = 32, gain: float = 6.0) -> None:
+        super().__init__()
+        self.mix = nn.Linear(hidden, hidden, bias=False)
+        nn.init.orthogonal_(self.mix.weight, gain=gain)
+        self.inp = nn.Linear(features, hidden)
+        self.out = nn.Linear(hidden, features)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.mix(state) + self.inp(x))
+        return {"y": self.out(h), "new_state": h}
+
+    def example_inputs(self) -> dict[str, torch.Tensor]:
+        return {"x": torch.randn(2, 6), "state": torch.randn(2, 32) * 0.5}
