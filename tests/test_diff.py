@@ -72,7 +72,7 @@ def test_retrained_block_is_named_and_no_other(base: Path, tmp_path: Path) -> No
     assert result.numbers.first_module.startswith("blocks.1")
     assert not result.equivalent
     text = render_table(result)
-    assert "changed in: blocks.1\n" in text
+    assert "changed); in: blocks.1\n" in text
     assert "First diff:   blocks.1" in text
 
 
@@ -164,6 +164,12 @@ def test_dynamo_vs_torchscript_structure_differs_numbers_agree(base: Path, tmp_p
     assert result.structure.hierarchy == ("names", "metadata")
     assert not result.structure.same
     assert result.numbers is not None and result.numbers.passed
+    # one checkpoint: every weight of A is in B, equal, under the other exporter's name where
+    # it differs (matched by the op, input slot and shape that read it); B adds only the
+    # GroupNorms' constant scale and bias (InstanceNormalization's) that A does not store
+    assert result.weights is not None
+    differ = [(w.status, w.module) for w in result.weights.weights if w.status != "equal"]
+    assert differ and all(s == "added" and m.endswith(".norm") for s, m in differ), differ
     text = render_table(result)
     assert "structure" in text.splitlines()[2] and "outputs within tolerance" in text
     # fresh GroupNorms: one tensor of ones read by both norms in the dynamo file is not a
@@ -333,3 +339,33 @@ def test_diff_writes_a_self_contained_html_page(tmp_path: Path) -> None:
     assert "exportkit diff: differ" in html and "<script" not in html and "http" not in html
     assert "class='weights'" in html  # every layer retrained: the weights rows are marked
     assert diff(a, b)._repr_html_().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.slow  # a dynamo export takes ~4 s
+def test_one_checkpoint_through_two_exporters_has_equal_weights(tmp_path: Path) -> None:
+    """TorchScript folds Conv+BatchNorm into tensors named onnx::Conv_N read in module 0;
+    dynamo's rewriter credits the fused Conv to the Sequential: neither name nor module
+    match, the op, input slot and shape that read them do, and their values are equal."""
+
+    class ConvBN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                torch.nn.Conv2d(8, 4, 3),
+            )  # fmt: skip
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    torch.manual_seed(0)
+    model = ConvBN().eval()
+    with torch.no_grad():  # statistics that are not the identity, so folding changes the values
+        model.body[1].running_mean.uniform_(-1, 1)
+        model.body[1].running_var.uniform_(0.5, 2)
+    result = diff(torchscript(model, tmp_path / "ts.onnx"), dynamo(model, tmp_path / "dy.onnx"))
+    assert result.weights is not None and result.weights.same, [
+        (w.name, w.other, w.status) for w in result.weights.weights if w.status != "equal"
+    ]
+    assert {w.matched_by for w in result.weights.weights} >= {"position"}
+    assert "Weights:      all 4 equal" in render_table(result)

@@ -115,7 +115,8 @@ class StructureDiff:
 
 @dataclass(frozen=True, slots=True)
 class WeightChange:
-    """One weight tensor matched across the files: by name, else by the module and op it feeds.
+    """One weight tensor matched across the files: by name, else by the module and op it feeds,
+    else by the op, input slot and shape that read it (``position``).
 
     ``name`` is the name in A (B for an added weight), ``other`` the name in B when it differs.
     ``max_abs`` is the largest absolute difference (None when shapes differ or one is absent).
@@ -125,7 +126,7 @@ class WeightChange:
     other: str | None
     module: str
     status: Literal["equal", "changed", "added", "removed"]
-    matched_by: Literal["name", "module", "none"]
+    matched_by: Literal["name", "module", "position", "none"]
     shape: tuple[tuple[int, ...] | None, tuple[int, ...] | None]
     dtype: tuple[str | None, str | None]
     max_abs: float | None = None

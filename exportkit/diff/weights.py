@@ -1,4 +1,5 @@
-"""Weights of two files side by side: matched by name, else by the module and op they feed."""
+"""Weights of two files side by side: matched by name, else by the module and op they feed, else
+by the op, input slot and shape that read them."""
 
 from __future__ import annotations
 
@@ -132,6 +133,11 @@ def _pairs(wa: _Weights, wb: _Weights) -> dict[_Pair, tuple[str, list[str]]]:
                 mods.append(key[0])
             matched_a.add(na)
             matched_b.add(nb)
+    for na, nb in _by_position(wa, wb, matched_a, matched_b):
+        modules = list(dict.fromkeys([*wa.modules.get(na, []), *wb.modules.get(nb, [])]))
+        pairs[(na, nb)] = ("position", modules)
+        matched_a.add(na)
+        matched_b.add(nb)
     for name in wa.tensors:
         if name not in matched_a:
             pairs[(name, None)] = ("none", list(wa.modules.get(name, [])))
@@ -139,6 +145,28 @@ def _pairs(wa: _Weights, wb: _Weights) -> dict[_Pair, tuple[str, list[str]]]:
         if name not in matched_b:
             pairs[(None, name)] = ("none", list(wb.modules.get(name, [])))
     return pairs
+
+
+def _by_position(
+    wa: _Weights, wb: _Weights, matched_a: set[str], matched_b: set[str]
+) -> list[tuple[str, str]]:
+    """Weights still unmatched, paired by what reads them, in graph order: the op type, the input
+    slot, the shape and dtype. Two exporters name one weight differently and may credit its node
+    to another module (dynamo reads a Conv folded with its BatchNorm in the BatchNorm's module)."""
+    out: list[tuple[str, str]] = []
+    waiting: dict[tuple[object, ...], list[str]] = {}
+    for name, t in wa.tensors.items():
+        if name not in matched_a and wa.keys.get(name):
+            _, op, slot = wa.keys[name][0]
+            waiting.setdefault((op, slot, tuple(t.dims), t.data_type), []).append(name)
+    for name, t in wb.tensors.items():
+        if name in matched_b or not wb.keys.get(name):
+            continue
+        _, op, slot = wb.keys[name][0]
+        queue = waiting.get((op, slot, tuple(t.dims), t.data_type))
+        if queue:
+            out.append((queue.pop(0), name))
+    return out
 
 
 def _dtype(t: onnx.TensorProto | None) -> str | None:
@@ -174,7 +202,7 @@ def compare_weights(
         changes.append(
             WeightChange(
                 name=na or nb or "",
-                other=nb if nb != na else None,
+                other=nb if na is not None and nb != na else None,
                 module=module,
                 status=status,  # type: ignore[arg-type]
                 matched_by=how,  # type: ignore[arg-type]

@@ -162,8 +162,18 @@ def _weight_facts(result: DiffResult) -> list[tuple[str, str]]:
         return [("Weights", "not compared")]
     if w.same:
         return [("Weights", f"all {w.equal:,} equal")]
-    facts = [("Weights", f"{w.changed:,} of {w.changed + w.equal:,} differ; changed in: "
-              + (", ".join(m or "every module" for m in w.changed_modules) or "?"))]  # fmt: skip
+    kinds = [c.status for c in w.weights]
+    how = ", ".join(
+        f"{kinds.count(status):,} {label}"
+        for status, label in (
+            ("changed", "changed"),
+            ("removed", "only in A"),
+            ("added", "only in B"),
+        )
+        if status in kinds
+    )
+    where = ", ".join(m or "every module" for m in w.changed_modules) or "?"
+    facts = [("Weights", f"{w.changed:,} of {w.changed + w.equal:,} differ ({how}); in: {where}")]
     for c in [c for c in w.weights if c.status != "equal"][:10]:
         name = c.name if c.other is None else f"{c.name} / {c.other}"
         what = c.status if c.max_abs is None else f"max abs diff {c.max_abs:.3g}"
