@@ -75,26 +75,38 @@ def _is_user(file: str) -> bool:
     return not any(m in file for m in _LIBRARY) and not file.startswith(_OWN)
 
 
-def locate_exception(model: nn.Module, exc: BaseException) -> Location | None:
-    """The module and user source line where an eager forward raised (innermost user frame)."""
+def locate_exception(
+    model: nn.Module, exc: BaseException, *, deepest: bool = False
+) -> Location | None:
+    """The module and user source line where an eager forward raised (innermost user frame).
+
+    With ``deepest``, when no user frame lies inside a submodule (a library model, such as a
+    transformers one under a wrapper, has none), the innermost module frame of any file."""
     ids = {id(m): p for p, m in model.named_modules()}
     tb = exc.__traceback__
     best: Location | None = None
+    inner: Location | None = None
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get("self")
         path = ids.get(id(owner)) if owner is not None else None
         file = frame.f_code.co_filename
-        if path is not None and _is_user(file):
+        if path is not None and (_is_user(file) or (deepest and path)):
             try:
                 code = inspect.getframeinfo(frame).code_context or [""]
             except (OSError, IndexError):
                 code = [""]
             module = model.get_submodule(path) if path else model
-            best = Location(
+            found = Location(
                 path, classname(module), f"{file}:{tb.tb_lineno}", code[0].strip() or None
             )
+            if _is_user(file):
+                best = found
+            else:
+                inner = found
         tb = tb.tb_next
+    if deepest and inner is not None and (best is None or not best.module):
+        return inner
     return best
 
 

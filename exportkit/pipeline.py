@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.choose import simplify_checked
-from exportkit.decode.stage import decoder_model, run_steps, state_pairs
+from exportkit.decode.stage import decoder_model, install_prefill, run_steps, state_pairs
 from exportkit.diff.stage import check_against_baseline, fingerprint_for
 from exportkit.export import Exporter, ExportResult, export_model, output_names
 from exportkit.fallback import export_validated
@@ -173,7 +173,9 @@ def run_export(
         choice = simplify_checked(stages, validated, exported, raw_check, work, options)
         simp, final = choice.simplify, choice.final
         chosen = simp.path if simp is not None and simp.kept else exported.path
-        decode = run_steps(stages, prep.loaded.module, chosen, prep.example, prep.pairs, options)
+        decode = run_steps(
+            stages, prep.loaded.module, chosen, prep.example, prep.pairs, options, work=work
+        )
         # Judged before the file moves in: the baseline may be the very file at the target.
         baseline = check_against_baseline(stages, chosen, prep.specs, options)
         passed = final.passed and not exported.frozen_dims and (decode is None or decode.passed)
@@ -185,6 +187,7 @@ def run_export(
             files = install(exported.files, target, passed=passed)
             exported = replace(exported, path=files[0], files=files)
         final = replace(final, path=files[0])
+        prefill, prefill_files = install_prefill(decode, target, passed=passed)
     variants = run_variants(stages, prep.loaded.module, files[0], prep.cases, options, passed,
                             example=prep.example, pairs=prep.pairs)  # fmt: skip
     summary = _summarize(stages, files[0], prep.example.labels)
@@ -193,7 +196,7 @@ def run_export(
         prep,
         output=files[0],
         target=target,
-        files=files,
+        files=(*files, *prefill_files),
         export=exported,
         simplify=simp,
         validation=final,
@@ -204,6 +207,7 @@ def run_export(
         variants=variants,
         steps=decode.steps if decode is not None else (),
         state_pairs=decode.pairs if decode is not None else prep.pairs,
+        prefill=prefill,
         **fingerprint_for(files[0], prep.specs, options),
         **baseline,
     )
@@ -259,6 +263,7 @@ def run_check(
         variants=variants,
         steps=decode.steps if decode is not None else (),
         state_pairs=decode.pairs if decode is not None else prep.pairs,
+        prefill=decode.prefill_file if decode is not None else None,
         **fingerprint_for(path, prep.specs, options),
         **check_against_baseline(stages, path, prep.specs, options),
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from exportkit.decode import StatePair, StepResult
+    from exportkit.decode import PrefillFile, StatePair, StepResult
     from exportkit.diff.baseline import BaselineRule, Fingerprint
     from exportkit.export import ExportResult
     from exportkit.simplify import SimplifyResult
@@ -107,6 +107,8 @@ class Report:
     # --steps/--state: the state pairs, and the prefill and each chained decode step
     state_pairs: tuple[StatePair, ...] = ()
     steps: tuple[StepResult, ...] = ()
+    # --steps on an encoder-decoder: the prefill graph written beside the output, validated
+    prefill: PrefillFile | None = None
     # Restored from the cache: an unchanged repeat of a passing run (see exportkit.cache).
     cached: bool = False
 
@@ -127,4 +129,5 @@ class Report:
         variants = all(v.passed for v in self.variants)
         steps = all(s.passed for s in self.steps)
         rules = all(r.passed for r in self.baseline)
+        steps = steps and (self.prefill is None or self.prefill.passed)
         return judged and valid and not frozen and variants and steps and rules

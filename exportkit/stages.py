@@ -14,12 +14,25 @@ __all__ = ["Stages"]
 class Stages:
     """``with stages.run("export") as detail:`` times the block; ``detail`` collects its notes."""
 
-    def __init__(self, progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        progress: ProgressFn | None,
+        *,
+        prefix: str = "",
+        timings: list[StageTiming] | None = None,
+    ) -> None:
         self.progress = progress or (lambda event: None)
-        self.timings: list[StageTiming] = []
+        self.timings: list[StageTiming] = timings if timings is not None else []
+        self.prefix = prefix
+
+    def prefixed(self, prefix: str) -> Stages:
+        """The same run's stages with each name prefixed (``prefill simplify``): a stage that
+        runs again on a second file (an encoder-decoder's prefill graph)."""
+        return Stages(self.progress, prefix=self.prefix + prefix, timings=self.timings)
 
     @contextlib.contextmanager
     def run(self, stage: str) -> Iterator[list[str]]:
+        stage = self.prefix + stage
         detail: list[str] = []
         self.progress(StageEvent(stage, "start"))
         start = time.perf_counter()
@@ -36,5 +49,6 @@ class Stages:
         self.progress(StageEvent(stage, "ok", seconds, text))
 
     def skip(self, stage: str, why: str) -> None:
+        stage = self.prefix + stage
         self.timings.append(StageTiming(stage, "skipped", 0.0, why))
         self.progress(StageEvent(stage, "skipped", 0.0, why))

@@ -17,8 +17,12 @@ import pytest
 
 import exportkit
 from exportkit.cli import main
+from exportkit.decode import StatePair
+from exportkit.decode.seq2seq import KINDS
 from exportkit.decode.state import infer_pairs, parse_state, resolve_pairs
+from exportkit.decode.steps import FirstStep, validate_steps
 from exportkit.errors import InputSpecError
+from exportkit.inputs import DynamicSpec, InputSpec
 
 M = "tests/models/stateful.py"
 
@@ -228,40 +232,6 @@ def test_llama_gqa_greedy_generation_matches(llama_folder: Path, tmp_path: Path)
     assert (np.stack(tokens, 1) == expected.numpy()).all()
 
 
-def _seq2seq_config(arch: str) -> object:
-    import transformers as t
-
-    if arch == "T5":
-        return t.T5Config(vocab_size=99, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                          decoder_start_token_id=0, architectures=["T5ForConditionalGeneration"])  # fmt: skip
-    return t.WhisperConfig(
-        vocab_size=99, d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=8,
-        max_source_positions=16, max_target_positions=64, pad_token_id=1, bos_token_id=2,
-        eos_token_id=3, decoder_start_token_id=2,
-        architectures=["WhisperForConditionalGeneration"],
-    )  # fmt: skip
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("arch", ["Whisper", "T5"])
-def test_encoder_decoder_decoder_with_its_cache(arch: str, tmp_path: Path) -> None:
-    """The decoder of an encoder-decoder: its self-attention cache as state, the encoder's
-    output an input held for every step (the cross-attention keys are computed from it)."""
-    import onnx
-
-    folder = tmp_path / arch
-    _seq2seq_config(arch).save_pretrained(folder)  # type: ignore[attr-defined]
-    report = exportkit.export(f"hf:{folder}", None, tmp_path / "m.onnx", steps=3)
-    assert report.passed
-    assert [s.past_length for s in report.steps] == [0, 5, 6, 7]
-    assert all(s.token_agreement for s in report.steps)
-    graph = onnx.load(str(report.output), load_external_data=False).graph
-    assert [i.name for i in graph.input][:3] == [
-        "decoder_input_ids", "encoder_hidden_states", "past_key_values_0_key",
-    ]  # fmt: skip
-
-
 def test_optimum_spelled_state_names_pair_with_the_model() -> None:
     """A file's ``past_key_values.0.key`` is the model's ``past_key_values_0_key``."""
     model_inputs = ["input_ids", "past_key_values_0_key", "past_key_values_0_value"]
@@ -328,3 +298,149 @@ def test_check_a_file_with_optimum_cache_names(
     pins = [a for p in data["state_pairs"] for a in ("--state", f"{p['input']}={p['output']}")]
     code, out, err = run(capsys, "check", str(renamed), spec, "--steps", "2", *pins)
     assert code == 0, out + err
+
+
+S = "tests/models/seq2seq.py"
+
+
+def _cross_pairs() -> tuple[StatePair, ...]:
+    return (
+        StatePair("past_key_values_0_key", "present.0.key", axis=2),
+        StatePair("past_key_values_0_value", "present.0.value", axis=2),
+        StatePair("past_key_values_0_cross_key", "present.0.cross.key", prefill_only=True),
+        StatePair("past_key_values_0_cross_value", "present.0.cross.value", prefill_only=True),
+    )
+
+
+def _cross_graphs(tmp_path: Path, prefill_cls: str) -> tuple[object, ...]:
+    """The hand-written two graphs (tests/models/seq2seq.py) exported with TorchScript."""
+    import torch
+
+    from exportkit.export import export_model
+    from exportkit.inputs import make_inputs
+    from tests.models import seq2seq
+
+    torch.manual_seed(0)
+    core = seq2seq.CrossCore()
+    prefill, step = getattr(seq2seq, prefill_cls)(core).eval(), seq2seq.CrossStep(core).eval()
+    ids = ["decoder_input_ids:2x2:int64:[0,40)"]
+    first = make_inputs(prefill, [InputSpec.parse(x) for x in [*ids, "encoder_hidden_states:2x4x16"]],
+                        dynamic=[DynamicSpec.parse(d) for d in ("batch", "decoder_input_ids:1=seq", "encoder_hidden_states:1=encoder")])  # fmt: skip
+    caches = [f"past_key_values_0_{k}:2x1x{4 if 'cross' in k else 3}x16" for k in KINDS]
+    example = make_inputs(step, [InputSpec.parse(x) for x in [*ids, *caches]],
+                          dynamic=[DynamicSpec.parse(d) for d in ("batch", "decoder_input_ids:1=seq", *(f"past_key_values_0_{k}:2={'encoder' if 'cross' in k else 'past'}" for k in KINDS))])  # fmt: skip
+    first_path = export_model(
+        prefill, first, tmp_path / "p" / "m.prefill.onnx", exporter="torchscript"
+    ).path
+    path = export_model(step, example, tmp_path / "s" / "m.onnx", exporter="torchscript").path
+    return step, path, example, FirstStep(prefill, first_path, first.tensors)
+
+
+def test_cross_cache_carried_from_the_prefill_graph(tmp_path: Path) -> None:
+    """Step 0 runs the prefill file, whose cross-attention cache every later step reads by the
+    pairs; the step graph returns no new value of it and it is carried unchanged."""
+    step, path, example, first = _cross_graphs(tmp_path, "CrossPrefill")
+    result = validate_steps(step, path, example, _cross_pairs(), steps=3, first=first,
+                            token_input="decoder_input_ids", token_output="logits")  # fmt: skip
+    assert result.passed and result.prefill == "prefill graph"
+    assert [s.past_length for s in result.steps] == [0, 5, 6, 7]
+    assert all(s.token_agreement for s in result.steps)
+    assert {c.name for c in result.steps[0].outputs} >= {"present.0.cross.key", "present.0.value"}
+    assert {c.name for c in result.steps[1].outputs} == {
+        "logits",
+        "present.0.key",
+        "present.0.value",
+    }
+    assert 0 < max(s.max_abs_diff for s in result.steps) < 1e-4
+
+
+def test_cross_cache_transposed_by_the_prefill_caught_at_step_1(tmp_path: Path) -> None:
+    step, path, example, first = _cross_graphs(tmp_path, "TransposedCrossPrefill")
+    result = validate_steps(step, path, example, _cross_pairs(), steps=3, first=first,
+                            token_input="decoder_input_ids", token_output="logits")  # fmt: skip
+    assert [s.passed for s in result.steps] == [True, False]  # the prefill's own outputs are right
+    failed = result.steps[1]
+    assert failed.error is not None and (
+        "present.0.cross.key came out 2x1x16x4 where the step graph reads "
+        "past_key_values_0_cross_key as batch x 1 x encoder x 16" in failed.error
+    )
+    assert failed.divergence is not None and failed.divergence.location is not None
+    assert failed.divergence.location.module == "core.cross"
+
+
+def test_cross_pairs_inferred_and_printed() -> None:
+    outputs = ["logits", "present.0.key", "present.0.value", "present.0.cross.key",
+               "present.0.cross.value"]  # fmt: skip
+    inputs = ["decoder_input_ids", *(f"past_key_values_0_{k}" for k in KINDS)]
+    pairs = {(p.input, p.output) for p in infer_pairs(inputs, outputs)}
+    assert ("past_key_values_0_cross_key", "present.0.cross.key") in pairs
+    assert ("past_key_values_0_key", "present.0.key") in pairs and len(pairs) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["whisper", "t5"])
+def test_encoder_decoder_with_its_cross_attention_cache(arch: str, tmp_path: Path) -> None:
+    """Two files: the prefill computes the cross-attention cache from the encoder's output and
+    returns it, the step graph reads it (no encoder output goes in). Checked outside exportkit's
+    own loop too: onnxruntime greedy decoding over both files gives the tokens of eager greedy
+    decoding without a cache."""
+    import onnxruntime as ort
+    import torch
+
+    from exportkit.loading import load_model
+    from exportkit.report.junit import render_junit
+
+    target = tmp_path / "m.onnx"
+    report = exportkit.export(f"{S}:{arch}", None, target, steps=3)
+    assert report.passed and report.prefill is not None and report.prefill.passed
+    assert (
+        report.prefill.path == tmp_path / "m.prefill.onnx" and report.prefill.path in report.files
+    )
+    assert [s.past_length for s in report.steps] == [0, 5, 6, 7]
+    assert all(s.token_agreement for s in report.steps)
+    assert sum(p.prefill_only for p in report.state_pairs) == 4 and len(report.state_pairs) == 8
+    assert 'name="prefill file"' in render_junit(report)
+    step = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    first = ort.InferenceSession(str(report.prefill.path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in step.get_inputs()]
+    assert names[:5] == ["decoder_input_ids", "past_key_values_0_key", "past_key_values_0_value",
+                         "past_key_values_0_cross_key", "past_key_values_0_cross_value"]  # fmt: skip
+    assert "encoder_hidden_states" not in names
+    assert step.get_inputs()[3].shape == ["batch", 4, "encoder", 8]
+    assert [i.name for i in first.get_inputs()] == ["decoder_input_ids", "encoder_hidden_states"]
+    outs = [o.name for o in first.get_outputs()]
+    assert outs[:5] == ["logits", "present.0.key", "present.0.value", "present.0.cross.key",
+                        "present.0.cross.value"]  # fmt: skip
+    model = load_model(f"{S}:{arch}", seed=0).module  # the same seeded weights
+    enc = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(3))
+    start = torch.full((2, 1), model.config.decoder_start_token_id)
+    ids = start  # greedy decoding in eager PyTorch without a cache: every step from scratch
+    with torch.no_grad():
+        for _ in range(5):
+            logits = model(decoder_input_ids=ids, encoder_outputs=(enc,), use_cache=False).logits
+            ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], 1)
+    expected = ids[:, 1:]
+    present = dict(zip(outs, first.run(None, {"decoder_input_ids": start.numpy(),
+                                              "encoder_hidden_states": enc.numpy()})))  # fmt: skip
+    tokens = []
+    for _ in range(5):
+        ids = present["logits"][:, -1].argmax(-1)[:, None].astype(np.int64)
+        tokens.append(ids[:, 0])
+        feeds = {n: present[n.replace("past_key_values_", "present.").replace("_cross_", ".cross.").replace("_key", ".key").replace("_value", ".value")]
+                 for n in names[1:]}  # fmt: skip
+        out = step.run(None, {"decoder_input_ids": ids, **feeds})
+        present.update(zip([o.name for o in step.get_outputs()], out))
+    assert (np.stack(tokens, 1) == expected.numpy()).all()
+    # check: both files judged again over more steps (the prefill file found beside the output)
+    again = exportkit.check(target, f"{S}:{arch}", steps=5)
+    assert again.passed and again.prefill is not None and again.prefill.path == report.prefill.path
+    assert [s.past_length for s in again.steps] == [0, 5, 6, 7, 8, 9]
+
+
+@pytest.mark.slow
+def test_transposed_cross_cache_caught_at_step_1_in_its_attention(tmp_path: Path) -> None:
+    report = exportkit.export(f"{S}:transposed_cross_t5", None, tmp_path / "m.onnx", steps=3)
+    assert not report.passed and report.prefill is not None and report.prefill.passed
+    failed, module = _first_failure(report)
+    assert failed == 1 and module == "model.decoder.block.0.layer.1.EncDecAttention"
+    assert not (tmp_path / "m.onnx").exists() and (tmp_path / "m.prefill.failed.onnx").exists()

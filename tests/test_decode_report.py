@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from xml.etree import ElementTree
 
 from exportkit import Divergence, Report
-from exportkit.decode import StatePair, StepResult
+from exportkit.decode import PrefillFile, StatePair, StepResult
 from exportkit.diagnose import Location
 from exportkit.report.junit import render_junit
+from exportkit.report.load import load_report
 from exportkit.report.markdown import render_markdown
 from exportkit.report.pipeline import render_json, render_text, verdict_reason
-from tests.test_report_golden import FAILED, _check, _report
+from tests.test_report_golden import FAILED, OUT, _check, _report, _trials, _validation
 
 PAIRS = (
     StatePair("past_k", "present_k", axis=1, inferred=True),
@@ -125,3 +127,44 @@ def test_steps_html() -> None:
     ]
     assert rows[1][6] == "positions (BakedPositions)" and rows[4][6] == ""
     assert "Step 0 fails first." in section
+
+
+CROSS_PAIRS = (
+    StatePair("past_key_values_0_key", "present.0.key", axis=2, inferred=True),
+    StatePair("past_key_values_0_cross_key", "present.0.cross.key", inferred=True,
+              prefill_only=True),
+)  # fmt: skip
+PREFILL = Path("out/net.prefill.onnx")
+
+
+def _with_prefill(failing: dict[str, float] | None = None) -> Report:
+    check = _validation(PREFILL, _trials(failing))
+    prefill = PrefillFile(PREFILL, (PREFILL,), check, simplified=True)
+    steps = tuple(_step(i, p) for i, p in enumerate((0, 5, 6)))
+    return _report(state_pairs=CROSS_PAIRS, steps=steps, prefill=prefill, files=(OUT, PREFILL))
+
+
+def test_prefill_file_in_every_report() -> None:
+    """An encoder-decoder's prefill file: its validation in the text, JUnit and JSON (read back
+    as the cache does), the pairs it alone writes said so; a failing one fails the run."""
+    report = _with_prefill()
+    assert report.passed
+    text = render_text(report)
+    assert "state     2 pairs (1 written by the prefill graph only), inferred by name" in text
+    assert "--state past_key_values_0_cross_key=present.0.cross.key" in text
+    assert "prefill   out/net.prefill.onnx, simplified: pass on 4 single calls" in text
+    assert "step 0: the prefill graph (no past; it returns the cross-attention cache)" in text
+    assert "files     out/net.onnx, out/net.prefill.onnx" in text
+    data = json.loads(render_json(report))
+    assert data["prefill"]["path"] == "out/net.prefill.onnx"
+    assert [p["prefill_only"] for p in data["state_pairs"]] == [False, True]
+    assert load_report(render_json(report)).prefill == report.prefill
+    assert '<testcase classname="tests/models/convnets.py:SmallCNN" name="prefill file"/>' in (
+        render_junit(report)
+    )
+    bad = _with_prefill({"batch=5": 2.5})
+    assert not bad.passed
+    assert "the prefill file net.prefill.onnx differs from PyTorch" in verdict_reason(bad)
+    suite = ElementTree.fromstring(render_junit(bad))
+    case = next(c for c in suite.iter("testcase") if c.get("name") == "prefill file")
+    assert case.find("failure") is not None

@@ -32,8 +32,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("variants", "diff"),
     ("results",),
     ("stages", "options", "project.results"),  # project.results: what report/ci.py renders
+    ("choose",),  # the simplifier policy, for the step graph and an encoder-decoder's prefill
     # variants.stage, decode.stage: the pipeline's steps
-    ("fallback", "choose", "resolve", "variants.stage", "decode.stage", "diff.stage", "report"),
+    ("fallback", "resolve", "variants.stage", "decode.stage", "diff.stage", "report"),
     ("viewer",),  # its findings show the report's variant lines
     ("reporting", "cache", "project"),  # project: exportkit ci's config and worker processes
     ("pipeline",),

@@ -8,7 +8,7 @@ name), :mod:`.stage` is what the pipeline calls, :mod:`.results` the typed facts
 
 from __future__ import annotations
 
-from exportkit.decode.results import DecodeResult, StatePair, StepResult
+from exportkit.decode.results import DecodeResult, PrefillFile, StatePair, StepResult
 from exportkit.decode.steps import validate_steps
 
-__all__ = ["DecodeResult", "StatePair", "StepResult", "validate_steps"]
+__all__ = ["DecodeResult", "PrefillFile", "StatePair", "StepResult", "validate_steps"]

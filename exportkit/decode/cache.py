@@ -9,9 +9,8 @@ cache flattened, one tensor per layer and kind, and returns the new cache the sa
   must be Python identifiers, hence ``_`` where Optimum writes ``past_key_values.N.key``;
 - outputs: ``logits`` (batch x seq x vocab), ``present.N.key`` / ``present.N.value``.
 
-An encoder-decoder (T5, Whisper) exports its decoder step: ``decoder_input_ids`` and
-``encoder_hidden_states`` (batch x encoder x width) instead of ``input_ids``, the self-attention
-cache as above; its cross-attention cache is computed in the graph from the encoder's output.
+An encoder-decoder (T5, Whisper) exports its decoder as two graphs, the cross-attention cache
+carried as state between them (:mod:`.seq2seq`).
 
 Attention runs in transformers' eager implementation: sdpa's ``is_causal`` flag becomes symbolic
 under torch.export and fails (``is_causal must be bool, not SymBool``).
@@ -29,7 +28,20 @@ if TYPE_CHECKING:
 
     from exportkit.inputs import SuggestedInputs
 
-__all__ = ["CACHE_BATCH", "CACHE_PAST", "CACHE_SEQ", "cached_decoder", "is_cached_lm"]
+__all__ = [
+    "CACHE_BATCH",
+    "CACHE_PAST",
+    "CACHE_SEQ",
+    "ENCODER_LENGTH",
+    "cache_argument",
+    "cached_decoder",
+    "encoder_states",
+    "is_cached_lm",
+    "is_encoder_decoder",
+    "prepare_model",
+    "returned_cache",
+    "width",
+]
 
 # Example sizes of the cached graph: none is 1 (an exporter freezes a size-1 dynamic dim) and
 # none equals another, so a size taken from the wrong dim shows.
@@ -53,7 +65,7 @@ def _cache_shapes(model: nn.Module, vocab: int) -> list[tuple[tuple[int, ...], A
     )
     try:
         with torch.no_grad():
-            out = model(**_call(model, ids, _encoder_states(model, CACHE_BATCH)), use_cache=True)
+            out = model(input_ids=ids, use_cache=True)
     except Exception as exc:
         raise UsageError(
             f"--steps: {type(model).__name__}(input_ids, use_cache=True) raised "
@@ -61,7 +73,7 @@ def _cache_shapes(model: nn.Module, vocab: int) -> list[tuple[tuple[int, ...], A
             hint="--steps exports causal LMs (and encoder-decoders' decoders) that generate "
             "from token ids",
         ) from exc
-    cache = _self_attention(returned_cache(out))
+    cache = returned_cache(out)
     layers = getattr(cache, "layers", None)
     if not layers:
         raise UsageError(
@@ -96,35 +108,25 @@ def returned_cache(out: Any) -> Any:
     return cache if cache is not None else getattr(out, "cache", None)
 
 
-def _encoder_decoder(model: Any) -> bool:
+def is_encoder_decoder(model: Any) -> bool:
+    """A transformers encoder-decoder (T5, Whisper, BART): its decoder is what ``--steps`` exports."""
     return bool(getattr(model.config, "is_encoder_decoder", False))
 
 
-def _width(model: Any) -> int:
+def width(model: Any) -> int:
+    """The decoder's hidden width (``d_model`` or ``hidden_size``)."""
     config = model.config
     return int(getattr(config, "d_model", None) or config.hidden_size)
 
 
-def _encoder_states(model: Any, batch: int) -> torch.Tensor | None:
+def encoder_states(model: Any, batch: int) -> torch.Tensor | None:
     """Example encoder output (batch x ENCODER_LENGTH x width) for an encoder-decoder, else None."""
     import torch
 
-    if not _encoder_decoder(model):
+    if not is_encoder_decoder(model):
         return None
     gen = torch.Generator().manual_seed(1)
-    return torch.randn(batch, ENCODER_LENGTH, _width(model), generator=gen)
-
-
-def _call(model: Any, ids: torch.Tensor, encoder: torch.Tensor | None) -> dict[str, Any]:
-    """forward's keywords: the ids, and for an encoder-decoder the encoder's output."""
-    if encoder is None:
-        return {"input_ids": ids}
-    return {"decoder_input_ids": ids, "encoder_outputs": (encoder,)}
-
-
-def _self_attention(cache: Any) -> Any:
-    """A decoder-only cache itself; an EncoderDecoderCache's self-attention part."""
-    return getattr(cache, "self_attention_cache", cache)
+    return torch.randn(batch, ENCODER_LENGTH, width(model), generator=gen)
 
 
 class _CachedDecoder:
@@ -134,26 +136,40 @@ class _CachedDecoder:
     layers: int
     cache_arg: str
 
-    def _step(
-        self, ids: torch.Tensor, encoder: torch.Tensor | None, past: tuple[torch.Tensor, ...]
-    ) -> dict[str, Any]:
+    def _step(self, ids: torch.Tensor, past: tuple[torch.Tensor, ...]) -> dict[str, Any]:
         from transformers import DynamicCache
 
-        cache: Any = DynamicCache()
+        cache = DynamicCache()
         for i in range(self.layers):
             cache.update(past[2 * i], past[2 * i + 1], i)
-        if encoder is not None:
-            # An empty cross-attention cache: each step computes it from the encoder's output.
-            from transformers import EncoderDecoderCache
-
-            cache = EncoderDecoderCache(cache, DynamicCache())
-        call = _call(self.model, ids, encoder)
-        out = self.model(**call, **{self.cache_arg: cache}, use_cache=True)
+        out = self.model(input_ids=ids, **{self.cache_arg: cache}, use_cache=True)
         result: dict[str, Any] = {"logits": out.logits}
-        for i, layer in enumerate(_self_attention(returned_cache(out)).layers):
+        for i, layer in enumerate(returned_cache(out).layers):
             result[f"present.{i}.key"] = layer.keys
             result[f"present.{i}.value"] = layer.values
         return result
+
+
+def prepare_model(model: nn.Module) -> int:
+    """Turn the cache on and attention to eager in place; the vocabulary size.
+
+    Raises:
+        UsageError: the config has no vocab_size.
+    """
+    config: Any = model.config
+    hf: Any = model  # a transformers PreTrainedModel
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    vocab = int(getattr(text, "vocab_size", 0) or 0)
+    if vocab <= 0:
+        raise UsageError(
+            f"{type(model).__name__}'s config has no vocab_size", hint="--steps needs a causal LM"
+        )
+    config.use_cache = True
+    if hasattr(hf, "set_attn_implementation"):
+        hf.set_attn_implementation("eager")
+    else:
+        config._attn_implementation = "eager"
+    return vocab
 
 
 def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
@@ -169,33 +185,13 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
 
     from exportkit.inputs import SuggestedInputs, TensorSpec
 
-    config: Any = model.config
-    hf: Any = model  # a transformers PreTrainedModel
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    vocab = int(getattr(text, "vocab_size", 0) or 0)
-    if vocab <= 0:
-        raise UsageError(
-            f"{type(model).__name__}'s config has no vocab_size", hint="--steps needs a causal LM"
-        )
-    config.use_cache = True
-    if hasattr(hf, "set_attn_implementation"):
-        hf.set_attn_implementation("eager")
-    else:
-        config._attn_implementation = "eager"
+    vocab = prepare_model(model)
     shapes = _cache_shapes(model, vocab)
     layers = len(shapes) // 2
     names = [f"past_key_values_{i}_{k}" for i in range(layers) for k in ("key", "value")]
     params = ", ".join(names)
-    head, ids, enc = "input_ids", "input_ids", "None"
-    if _encoder_decoder(model):
-        head, ids, enc = (
-            "decoder_input_ids, encoder_hidden_states",
-            "decoder_input_ids",
-            "encoder_hidden_states",
-        )
-    source = (
-        f"def forward(self, {head}, {params}):\n    return self._step({ids}, {enc}, ({params},))\n"
-    )
+    ids = "input_ids"
+    source = f"def forward(self, {ids}, {params}):\n    return self._step({ids}, ({params},))\n"
     namespace: dict[str, Any] = {}
     exec(compile(source, "<exportkit.decode cached forward>", "exec"), namespace)
 
@@ -213,9 +209,6 @@ def cached_decoder(model: nn.Module) -> tuple[nn.Module, SuggestedInputs]:
     wrapper: nn.Module = cls(model).eval()
     specs = {ids: TensorSpec((CACHE_BATCH, CACHE_SEQ), "int64", 0, vocab)}
     dynamic: dict[str, dict[int, str]] = {ids: {0: "batch", 1: "seq"}}
-    if enc != "None":
-        specs[enc] = TensorSpec((CACHE_BATCH, ENCODER_LENGTH, _width(model)), "float32")
-        dynamic[enc] = {0: "batch", 1: "encoder"}
     for name, (shape, dtype) in zip(names, shapes):
         specs[name] = TensorSpec(
             (CACHE_BATCH, shape[1], CACHE_PAST, shape[3]), str(dtype).removeprefix("torch.")

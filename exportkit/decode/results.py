@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from exportkit.validate import Divergence, OutputCheck
+    from exportkit.validate import Divergence, OutputCheck, ValidationResult
 
-__all__ = ["DecodeResult", "StatePair", "StepResult"]
+__all__ = ["DecodeResult", "PrefillFile", "StatePair", "StepResult"]
 
 
 @dataclass(frozen=True)
 class StatePair:
     """One piece of state: the ONNX ``input`` a step reads and the ``output`` the step writes
     for the next one. ``axis`` is the dim that grows by the step's length (the past length),
-    None for state of a fixed size (an RNN's hidden state). ``inferred``: paired by name."""
+    None for state of a fixed size (an RNN's hidden state). ``inferred``: paired by name.
+    ``prefill_only``: the output comes from the prefill graph alone (an encoder-decoder's
+    cross-attention cache); later steps read the input and return no new value of it."""
 
     input: str
     output: str
     axis: int | None = None
     inferred: bool = False
+    prefill_only: bool = False
 
     def flag(self) -> str:
         """The ``--state`` line that declares this pair."""
@@ -52,6 +56,23 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class PrefillFile:
+    """An encoder-decoder's prefill graph, written beside the step graph as
+    ``<stem>.prefill.onnx`` (its external data beside it): it computes the cross-attention cache
+    from the encoder's output. ``validation``: the file kept against eager PyTorch on single
+    calls (None when it was not judged)."""
+
+    path: Path
+    files: tuple[Path, ...]
+    validation: ValidationResult | None = None
+    simplified: bool = False  # the simplified file passed and was kept, as for the step graph
+
+    @property
+    def passed(self) -> bool:
+        return self.validation is None or self.validation.passed
+
+
+@dataclass(frozen=True)
 class DecodeResult:
     """The chained validation of a stateful file: its pairs, each step, and the first failure.
 
@@ -61,13 +82,15 @@ class DecodeResult:
 
     pairs: tuple[StatePair, ...]
     steps: tuple[StepResult, ...]
-    prefill: Literal["empty past", "eager prompt", "initial state"]
+    prefill: Literal["empty past", "eager prompt", "initial state", "prefill graph"]
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    prefill_file: PrefillFile | None = None
 
     @property
     def passed(self) -> bool:
-        return bool(self.steps) and all(s.passed for s in self.steps)
+        first = self.prefill_file is None or self.prefill_file.passed
+        return first and bool(self.steps) and all(s.passed for s in self.steps)
 
     @property
     def first_failure(self) -> StepResult | None:

@@ -116,6 +116,9 @@ def with_grow_dims(
     dynamic = {n: dict(a) for n, a in example.dynamic.items()}
     found = []
     for pair in pairs:
+        if pair.prefill_only:  # written once by the prefill graph, read unchanged after
+            found.append(pair)
+            continue
         have = tuple(example.tensors[pair.input].shape)
         got = tuple(outputs[pair.output].shape)
         if len(have) != len(got):
@@ -143,6 +146,8 @@ def with_grow_dims(
             ),
             None,
         )
+        if pair.prefill_only:
+            continue
         laid_out_otherwise = shape != tuple(outputs[pair.output].shape)
         if (
             pair.axis is None

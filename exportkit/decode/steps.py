@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exportkit.decode.chain import PROMPT, Chain, eager_outputs, next_token, to_torch
+from exportkit.decode.chain import PROMPT, Chain, FirstStep, eager_outputs, next_token, to_torch
 from exportkit.decode.results import DecodeResult, StatePair, StepResult
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from exportkit.inputs import ExampleInputs
     from exportkit.validate import Case, Divergence, OutputCheck, Tolerances
 
-__all__ = ["PROMPT", "locate_step", "step_case", "token_agrees", "validate_steps"]
+__all__ = ["PROMPT", "FirstStep", "locate_step", "step_case", "token_agrees", "validate_steps"]
 
 
 def token_agrees(
@@ -74,6 +74,7 @@ def validate_steps(
     token_output: str | None = None,
     seed: int = 0,
     locate: bool = True,
+    first: FirstStep | None = None,
 ) -> DecodeResult:
     """Run the prefill and ``steps`` chained steps on the file and on the eager module, compare.
 
@@ -89,6 +90,8 @@ def validate_steps(
             each step then feeds both sides eager PyTorch's greedy next token.
         seed: seed of the prompt and of fresh non-state inputs.
         locate: name the PyTorch module where the first failing step diverges.
+        first: step 0 on a graph of its own (an encoder-decoder's prefill), whose outputs give
+            every pair's first value; pairs it alone writes are carried unchanged after it.
 
     Raises:
         RuntimeStageError: onnxruntime cannot load the file.
@@ -98,28 +101,32 @@ def validate_steps(
     start = time.perf_counter()
     tolerances = tolerances or Tolerances()
     chain = Chain(module, path, example, pairs, steps=steps, token_input=token_input,
-                  token_output=token_output, seed=seed)  # fmt: skip
+                  token_output=token_output, seed=seed, first=first)  # fmt: skip
     results: list[StepResult] = []
-    step_inputs: list[Mapping[str, Any]] = []
+    step_inputs: list[tuple[nn.Module, Path | None, Mapping[str, Any]]] = []
     for run in chain:
+        graph, file = (first.module, first.path) if first and run.prefill else (module, path)
         if run.eager_error is not None:
-            results.append(_eager_failure(module, run.step, run.past, run.eager_error, run.layout))
+            results.append(_eager_failure(graph, run.step, run.past, run.eager_error, run.layout))
             break
-        step_inputs.append(run.feeds)
+        step_inputs.append((graph, Path(file) if file is not None else None, run.feeds))
         if run.actual is None:
             results.append(
                 StepResult(run.step, run.past, float("inf"), None, False, error=run.error)
             )
             break
-        judged = _judge(run.step, run.past, chain.names, run.expected, run.actual, tolerances,
+        names = chain.first_names if run.prefill else chain.names
+        judged = _judge(run.step, run.past, names, run.expected, run.actual, tolerances,
                         chain.token_output)  # fmt: skip
         if run.layout:
             judged = replace(judged, passed=False, error="; ".join(run.layout))
         results.append(judged)
     failed = next((i for i, r in enumerate(results) if not r.passed), None)
     if locate and failed is not None and failed < len(step_inputs):
-        found = locate_step(module, path, results[failed].step, step_inputs[failed], tolerances)
-        results[failed] = replace(results[failed], divergence=found)
+        graph, file, feeds = step_inputs[failed]
+        if file is not None:
+            found = locate_step(graph, file, results[failed].step, feeds, tolerances)
+            results[failed] = replace(results[failed], divergence=found)
     return DecodeResult(chain.shown_pairs(), tuple(results), chain.prefill,
                         time.perf_counter() - start, tuple(chain.notes))  # fmt: skip
 
@@ -132,7 +139,7 @@ def _eager_failure(
     from exportkit.errors import first_line
     from exportkit.validate import Divergence
 
-    where = locate_exception(module, exc)
+    where = locate_exception(module, exc, deepest=True)
     at = f" in {where.describe()}" if where is not None else ""
     error = f"PyTorch itself fails{at} on its own previous outputs: {first_line(exc)}"
     if layout:

@@ -77,7 +77,7 @@ def junit_cases(report: Report, classname: str | None = None) -> tuple[list[str]
     if report.steps:
         from exportkit.report.steps import steps_junit_cases
 
-        more, failed = steps_junit_cases(report.model, report.steps)
+        more, failed = steps_junit_cases(report.model, report.steps, report.prefill)
         cases, failures = [*cases, *more], failures + failed
     if report.variants:
         from exportkit.report.variants import variant_junit_cases

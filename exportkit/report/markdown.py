@@ -105,7 +105,7 @@ def render_markdown(report: Report) -> str:
     if report.steps:
         from exportkit.report.steps import render_steps
 
-        lines += ["```", *render_steps(report.state_pairs, report.steps), "```", ""]
+        lines += ["```", *render_steps(report.state_pairs, report.steps, report.prefill), "```", ""]
     if report.variants:
         from exportkit.report.variants import render_variants
 

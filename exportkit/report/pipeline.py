@@ -276,7 +276,7 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
     if report.steps or report.state_pairs:
         from exportkit.report.steps import render_steps
 
-        lines += ["", *render_steps(report.state_pairs, report.steps)]
+        lines += ["", *render_steps(report.state_pairs, report.steps, report.prefill)]
     if report.variants:
         from exportkit.report.variants import render_variants
 
@@ -324,7 +324,7 @@ def verdict_reason(report: Report) -> str:
     if report.steps:
         from exportkit.report.steps import steps_reason
 
-        reasons += steps_reason(report.steps)
+        reasons += steps_reason(report.steps, report.prefill)
     if report.variants:
         from exportkit.report.variants import variants_reason
 

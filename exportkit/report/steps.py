@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:
-    from exportkit.decode import StatePair, StepResult
+    from exportkit.decode import PrefillFile, StatePair, StepResult
 
 __all__ = ["render_steps", "start_text", "step_finding", "steps_junit_cases", "steps_reason"]
 
@@ -35,21 +35,44 @@ def step_finding(step: StepResult) -> str:
 
 
 def start_text(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> str:
-    """Where step 0 starts: an empty past, the example's state, or eager's prefill."""
+    """Where step 0 starts: an encoder-decoder's prefill graph, an empty past, the example's
+    state, or eager's prefill."""
     if steps and steps[0].step != 0:
         return "eager PyTorch's prefill as the first past (the file refuses an empty one)"
+    if any(p.prefill_only for p in pairs):
+        return "step 0: the prefill graph (no past; it returns the cross-attention cache)"
     if any(p.axis is not None for p in pairs):
         return "step 0: the prefill on an empty past"
     return "step 0 from the example's state"
 
 
-def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> list[str]:
-    """The state pairs (the ``--state`` lines when inferred), then one row per step, then where
-    the first failing step diverges from PyTorch."""
+def _prefill_line(prefill: PrefillFile) -> str:
+    check = prefill.validation
+    if check is None:
+        return f"prefill   {prefill.path}"
+    worst = max((c.max_abs for c in check.worst().values()), default=0.0)
+    verdict = "pass" if check.passed else "MISMATCH"
+    simplified = ", simplified" if prefill.simplified else ""
+    return (
+        f"prefill   {prefill.path}{simplified}: {verdict} on {len(check.trials)} single calls "
+        f"(max abs diff {_diff(worst)}), then step 0 below"
+    )
+
+
+def render_steps(
+    pairs: Sequence[StatePair], steps: Sequence[StepResult], prefill: PrefillFile | None = None
+) -> list[str]:
+    """The state pairs (the ``--state`` lines when inferred), an encoder-decoder's prefill file,
+    then one row per step, then where the first failing step diverges from PyTorch."""
     how = "inferred by name" if pairs and all(p.inferred for p in pairs) else "declared"
+    once = sum(p.prefill_only for p in pairs)
+    only = f" ({once} written by the prefill graph only)" if once else ""
     lines = [
-        f"state     {len(pairs)} pairs, {how}; to pin them: " + " ".join(p.flag() for p in pairs)
+        f"state     {len(pairs)} pairs{only}, {how}; to pin them: "
+        + " ".join(p.flag() for p in pairs)
     ]
+    if prefill is not None:
+        lines.append(_prefill_line(prefill))
     lines.append(
         f"steps     {start_text(pairs, steps)}; each next step fed its own previous outputs, "
         "eager its own"
@@ -74,17 +97,33 @@ def render_steps(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> lis
     return lines
 
 
-def steps_reason(steps: Sequence[StepResult]) -> list[str]:
+def steps_reason(steps: Sequence[StepResult], prefill: PrefillFile | None = None) -> list[str]:
+    reasons = []
+    check = prefill.validation if prefill is not None else None
+    if prefill is not None and check is not None and not check.passed:
+        where = f", diverges at {check.divergence.describe()}" if check.divergence else ""
+        reasons.append(f"the prefill file {prefill.path.name} differs from PyTorch{where}")
     failed = next((s for s in steps if not s.passed), None)
     if failed is None:
-        return []
+        return reasons
     where = f", diverges at {failed.divergence.describe()}" if failed.divergence else ""
-    return [f"decode step {failed.step} fails first ({step_finding(failed)}){where}"]
+    return [*reasons, f"decode step {failed.step} fails first ({step_finding(failed)}){where}"]
 
 
-def steps_junit_cases(model: str, steps: Sequence[StepResult]) -> tuple[list[str], int]:
-    """One JUnit test case per step; the number that failed."""
+def steps_junit_cases(
+    model: str, steps: Sequence[StepResult], prefill: PrefillFile | None = None
+) -> tuple[list[str], int]:
+    """One JUnit test case per step (and one for a prefill file's validation); the number
+    that failed."""
     cases, failures = [], 0
+    if prefill is not None and prefill.validation is not None:
+        head = f"  <testcase classname={quoteattr(model)} name={quoteattr('prefill file')}"
+        if prefill.passed:
+            cases.append(f"{head}/>")
+        else:
+            failures += 1
+            msg = quoteattr(f"{prefill.path.name} differs from PyTorch")
+            cases.append(f"{head}><failure message={msg}/></testcase>")
     for s in steps:
         past = "" if s.past_length is None else f" (past {s.past_length})"
         head = f"  <testcase classname={quoteattr(model)} name={quoteattr(f'decode step {s.step}{past}')}"
