@@ -2,8 +2,10 @@
 
 Fast: the state grammar and pairing, bad pairs (exit 2), a GRU cell loop carried h0 -> hn, and
 three deliberate bugs in a tiny attention decoder (TorchScript exports, which take a fraction of a
-second) caught at the right step in the right module. Slow: GPT-2 and Llama (grouped-query
-attention) from tiny configs with their key/value cache, the tiny decoder with dynamo.
+second) caught at the right step in the right module; an encoder-decoder's two graphs written by
+hand (the cross-attention cache carried from the prefill file, and returned transposed). Slow:
+GPT-2, Llama (grouped-query attention), T5 and Whisper from tiny configs with their caches, a T5
+whose cross-attention keys are stored transposed, the tiny decoder with dynamo.
 """
 
 from __future__ import annotations
