@@ -2,7 +2,9 @@
 both files with ``onnx.load``.
 
 Two transformer stacks (summary_bench's generator), the second with one more layer, stored with
-external weight data and with weights inline. Issue 12's goal: the diff within 2x of loading both
+external weight data and with weights inline, without stored shapes (as TorchScript exports and
+simplified files come) and with every value's shape stored (as dynamo exports come: the diff
+then skips ONNX's shape inference). Issue 12's goal: the diff within 2x of loading both
 "with onnx.load (structure only)". Two baselines are printed, with the ratio against each:
 
 - ``load``: ``onnx.load(path)`` as users call it (it reads the external data too);
@@ -13,7 +15,7 @@ what any Python pass over the nodes costs on top of ``struct``: reading each nod
 and reading each node's metadata (where the module hierarchy lives). Also weights compared
 (reads the external data) for scale, and the time per node across sizes (linear).
 
-    python benchmarks/diff_bench.py [--sizes 10000,30000] [--storage external,inline]
+    python benchmarks/diff_bench.py [--sizes 10000,30000] [--storage external,inline,external+shapes,inline+shapes]
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def _median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _write(layers: int, path: Path, inline: bool) -> int:
+def _write(layers: int, path: Path, inline: bool, shapes: bool = False) -> int:
     model = transformer(layers)
+    if shapes:  # every value's shape stored, as the dynamo exporter writes files
+        model = onnx.shape_inference.infer_shapes(model)
     if inline:
         onnx.save(model, str(path))
     else:
@@ -78,22 +82,26 @@ def _floor(a: Path, b: Path, metadata: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,30000")
-    parser.add_argument("--storage", default="external,inline")
+    parser.add_argument(
+        "--storage",
+        default="external,inline,external+shapes,inline+shapes",
+        help="+shapes: every value's shape stored in the file, as dynamo exports carry them",
+    )
     args = parser.parse_args()
     print("CPU seconds, median. load = onnx.load(A) + onnx.load(B) as users call it; struct = the")
     print("same with load_external_data=False; diff = diff(A, B, numbers=False, weights=False) +")
     print("render_json (goal: <= 2x); floors = struct + a loop reading each node's op_type / its")
     print("metadata_props")
-    print(f"{'storage':>8} {'nodes':>7} {'load s':>7} {'struct s':>8} {'diff s':>7} "
+    print(f"{'storage':>14} {'nodes':>7} {'load s':>7} {'struct s':>8} {'diff s':>7} "
           f"{'/load':>6} {'/struct':>7} {'floor op s':>10} {'floor meta s':>12} "
           f"{'us/node':>8} {'+weights s':>10}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="exportkit-diff-bench-") as tmp:
         for storage in args.storage.split(","):
-            inline = storage == "inline"
+            inline, shapes = storage.startswith("inline"), storage.endswith("+shapes")
             for target in (int(s) for s in args.sizes.split(",")):
                 layers = max(1, target // NODES_PER_LAYER)
                 a, b = Path(tmp) / f"a{target}.onnx", Path(tmp) / f"b{target}.onnx"
-                count = _write(layers, a, inline) + _write(layers + 1, b, inline)
+                count = _write(layers, a, inline, shapes) + _write(layers + 1, b, inline, shapes)
                 repeat = 5 if count <= 25_000 else 3
                 diff(a, b, numbers=False, weights=False)  # warm imports and file cache
                 load = _median_time(lambda a=a, b=b: _loads(a, b, True), repeat)
@@ -104,7 +112,7 @@ def main() -> int:
                 op = _median_time(lambda a=a, b=b: _floor(a, b, False), repeat)
                 meta = _median_time(lambda a=a, b=b: _floor(a, b, True), repeat)
                 weighed = _median_time(lambda a=a, b=b: diff(a, b, numbers=False), 1)
-                print(f"{storage:>8} {count // 2:>7,} {load:>7.3f} {struct:>8.3f} {ours:>7.3f} "
+                print(f"{storage:>14} {count // 2:>7,} {load:>7.3f} {struct:>8.3f} {ours:>7.3f} "
                       f"{ours / load:>6.2f} {ours / struct:>7.1f} {op:>10.3f} {meta:>12.3f} "
                       f"{ours / count * 1e6:>8.1f} {weighed:>10.3f}")  # fmt: skip
                 for path in Path(tmp).iterdir():

@@ -242,18 +242,25 @@ def test_node_fused_by_the_exporter_goes_to_the_module_owning_its_weights(tmp_pa
     assert [m.path for m in s.modules] == ["", "stem"]
 
 
-def test_large_file_path_strips_inline_weights_and_gives_the_same_summary(
+def test_inline_weights_are_emptied_before_inference_and_the_summary_is_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import dataclasses
+
     from exportkit.summary import graph
+    from exportkit.summary.build import build_summary
 
     path = save(conv_net(), tmp_path / "net.onnx")
-    direct = summarize(path)
-    # Files over the limit are parsed, emptied of weights, then inferred: same answer.
-    monkeypatch.setattr(graph, "_DIRECT_INFER_LIMIT", 0)
-    stripped = summarize(path)
-    assert stripped.nodes == direct.nodes and stripped.modules == direct.modules
-    assert stripped.params == direct.params == 762
+    # conv_net's tensors are small: lower the limit so its weights count as large ones.
+    monkeypatch.setattr(graph, "_INLINE_DATA_LIMIT", 64)
+    loaded = graph.load_model(path)
+    emptied = [t.name for t in loaded.model.graph.initializer if t.external_data]
+    assert "conv.weight" in emptied, "the weights were copied into shape inference"
+    whole = onnx.shape_inference.infer_shapes(onnx.load(str(path)), data_prop=True)
+    reference = build_summary(dataclasses.replace(loaded, model=whole, values=None))
+    stripped = build_summary(loaded)
+    assert stripped.nodes == reference.nodes and stripped.modules == reference.modules
+    assert stripped.params == reference.params == 762
 
 
 def test_without_inference_only_stored_shapes_are_known(tmp_path: Path) -> None:
@@ -451,3 +458,24 @@ def test_names_that_are_not_utf8_are_a_damaged_file_for_summary_and_diff(
     good = save(attention_block(), tmp_path / "good.onnx")
     with pytest.raises(OnnxFileError, match="not UTF-8 text"):
         diff(good, path, numbers=False, weights=False)
+
+
+def test_a_file_with_every_shape_stored_summarizes_as_the_bare_one(tmp_path: Path) -> None:
+    """Stored shapes (as dynamo writes them) replace ONNX's inference; a value stored with an
+    unknown dim, or not stored, still sends the file through inference."""
+    from exportkit.summary.graph import shapes_stored
+
+    bare = attention_block()
+    full = onnx.shape_inference.infer_shapes(bare)
+    assert shapes_stored(bare) is None and shapes_stored(full) is not None
+    plain = summarize(save(bare, tmp_path / "bare.onnx"))
+    stored = summarize(save(full, tmp_path / "stored.onnx"))
+    assert stored.nodes == plain.nodes and stored.modules == plain.modules
+    assert stored.macs == plain.macs == 3360
+    partial = onnx.ModelProto()
+    partial.CopyFrom(full)
+    partial.graph.value_info[0].type.tensor_type.shape.dim[1].Clear()
+    assert shapes_stored(partial) is None
+    assert summarize(save(partial, tmp_path / "partial.onnx")).nodes == plain.nodes
+    del partial.graph.value_info[0]
+    assert shapes_stored(partial) is None

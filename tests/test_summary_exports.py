@@ -190,3 +190,21 @@ def test_golden_real_exports(
     golden(f"summary_export_{stem}.txt", render_summary(s, "table"))
     golden(f"summary_export_{stem}.md", render_summary(s, "markdown", depth=2))
     golden(f"summary_export_{stem}.json", render_summary(s, "json"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "shared", "attention"])
+def test_dynamo_files_store_every_shape_and_the_summary_skips_inference_unchanged(
+    exports: Callable[[str, str], Path], name: str
+) -> None:
+    """The dynamo exporter stores a full shape for every value: the summary (and the diff)
+    then skip ONNX's shape inference, and show exactly what inference would have given."""
+    from exportkit.summary.build import build_summary
+    from exportkit.summary.graph import infer_shapes, load_model, shapes_stored
+
+    path = exports(name, "dynamo")
+    loaded = load_model(path)
+    assert shapes_stored(loaded.model) is not None
+    skipped = build_summary(loaded)
+    inferred = dataclasses.replace(loaded, model=infer_shapes(loaded.model, []), values=None)
+    assert skipped == build_summary(inferred)
+    assert shapes_stored(onnx.load(str(exports(name, "torchscript")))) is None

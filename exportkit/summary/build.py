@@ -116,7 +116,7 @@ def _build(loaded: LoadedModel, dims: Mapping[str, int] | None) -> GraphSummary:
     bound = dict(dims or {})
 
     graph = model.graph
-    values = value_map(model)
+    values = loaded.values if loaded.values is not None else value_map(model)
     init_names = {t.name for t in graph.initializer}
     params = _parameters(graph)
     "".join(params)  # TypeError for a name that is not text: see build_summary

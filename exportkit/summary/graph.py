@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 # Inline tensors bigger than this are emptied before shape inference: only small tensors (shapes,
 # axes, indices) carry data that inference reads, and copying weights would cost time and memory.
 _INLINE_DATA_LIMIT = 4096
-# Files up to this size go to shape inference as raw bytes; bigger ones hold inline weights.
-_DIRECT_INFER_LIMIT = 64 * 1024 * 1024
 
 _DTYPE_NAMES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
@@ -91,6 +89,8 @@ class LoadedModel:
     warnings: list[str]
     #: Whether every name was checked to be text (``check_text_of`` does it when not).
     text_checked: bool = True
+    #: ``value_map(model)`` when it was computed already (to see that shapes are all stored).
+    values: dict[str, TensorInfo] | None = None
 
 
 def load_model(
@@ -101,9 +101,9 @@ def load_model(
     ``check_text=False`` leaves the check that names are UTF-8 text to the caller, which reads
     them anyway (``build_summary`` checks what it read, and the whole file only on a failure).
 
-    A file of at most ``_DIRECT_INFER_LIMIT`` bytes goes straight to ONNX shape inference as
-    bytes (one parse instead of parse, serialize, parse); a larger one (inline weights) is
-    parsed, its big tensors are emptied, then inferred, so weights are never copied.
+    Shape inference is skipped when the file already stores a shape for every value its nodes
+    compute (the dynamo exporter writes them): it would cost more than everything else the
+    summary does. Otherwise large inline tensors are emptied first, so weights are never copied.
 
     Raises:
         OnnxFileError: missing file, not ONNX, truncated, or external data missing or short.
@@ -117,25 +117,35 @@ def load_model(
     if file_bytes == 0:
         raise OnnxFileError(f"{p} is empty", hint="export the model again")
     warnings: list[str] = []
-    model: onnx.ModelProto | None = None
-    if infer and file_bytes <= _DIRECT_INFER_LIMIT:
-        try:
-            model = _infer(p.read_bytes())
-        except Exception:  # not ONNX, or inference failed: _parse below tells which
-            logger.debug("shape inference on the raw file failed", exc_info=True)
-    inferred = model is not None
-    if model is None:
-        model = _parse(p)
+    model = _parse(p)
     _check_model(model, p)
     if check_text:
         check_text_of(model, p)
     files, external_bytes = _check_external_data(model, p.parent, p)
     if model.functions:
         model = _inline_functions(model, warnings)
-        inferred = False
-    if infer and not inferred:
+    values = shapes_stored(model) if infer else None
+    if infer and values is None:
         model = infer_shapes(model, warnings)
-    return LoadedModel(model, p, file_bytes, external_bytes, files, warnings, check_text)
+    return LoadedModel(model, p, file_bytes, external_bytes, files, warnings, check_text, values)
+
+
+def shapes_stored(model: onnx.ModelProto) -> dict[str, TensorInfo] | None:
+    """The graph's values (``value_map``) when it stores, for every value its nodes compute, a
+    type and a shape whose every dim is a number or a name: then shape inference has nothing to
+    add. None otherwise."""
+    graph = model.graph
+    if len(graph.value_info) + len(graph.output) < len(graph.node):
+        return None  # cheap: at least one node's output has no stored type
+    values = value_map(model)
+    known = {
+        name
+        for name, t in values.items()
+        if t.dtype is not None and t.shape is not None and None not in t.shape
+    }
+    if all(o in known for n in graph.node for o in n.output if o):
+        return values
+    return None
 
 
 def _infer(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
