@@ -16,6 +16,7 @@ import pytest
 import exportkit
 from exportkit import versions
 from exportkit.cache import NotCacheable, cache_key
+from exportkit.errors import UsageError
 from exportkit.options import Options, build_options
 from exportkit.report.load import load_report
 from exportkit.report.pipeline import render_json
@@ -226,3 +227,46 @@ def test_a_repeat_restores_the_variant_files_too(project: Path) -> None:
     assert again.cached and again.variants == first.variants
     assert Path("out/net.fp16.onnx").read_bytes() == made
     assert again.files == (Path("out/net.onnx"),)
+
+
+def test_the_cache_keeps_to_its_size_and_evicts_the_least_recently_used(
+    project: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry holds whole copies of its files: a cache that never evicts fills the disk
+    with old exports of a big model. It keeps $EXPORTKIT_CACHE_MAX bytes, recently used first."""
+
+    def run(seed: int) -> exportkit.Report:
+        return exportkit.export("wrapped.py:Wrapped", ["x:2x4"], "out/net.onnx", seed=seed, **FAST)  # type: ignore[arg-type]
+
+    first = run(1)
+    size = sum(f.stat().st_size for f in first.files)
+    monkeypatch.setenv("EXPORTKIT_CACHE_MAX", str(int(size * 2.5)))  # room for two entries
+    run(2)
+    assert run(1).cached  # used now: the entry of seed 2 is the least recently used
+    run(3)  # a third entry: over the limit, seed 2's goes
+    assert len(list(private_cache.rglob("entry.json"))) == 2
+    assert run(1).cached and run(3).cached and not run(2).cached
+    monkeypatch.setenv("EXPORTKIT_CACHE_MAX", "0")  # stores nothing, restores what is there
+    assert not run(4).cached and not run(4).cached and run(3).cached
+
+
+@pytest.mark.parametrize("value", ["lots", "-1G", "inf", "1.5X"])
+def test_a_cache_size_that_is_not_a_size_is_refused_before_any_work(
+    project: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("EXPORTKIT_CACHE_MAX", value)
+    with pytest.raises(UsageError, match="EXPORTKIT_CACHE_MAX") as info:
+        exportkit.export("wrapped.py:Wrapped", ["x:2x4"], "out/net.onnx", **FAST)  # type: ignore[arg-type]
+    assert info.value.hint and not Path("out").exists()
+
+
+def test_an_entry_evicted_while_a_run_restores_it_is_a_miss(project: Path) -> None:
+    from exportkit.cache.store import read_entry, restore_files
+
+    exportkit.export("wrapped.py:Wrapped", ["x:2x4"], "out/net.onnx", **FAST)  # type: ignore[arg-type]
+    found = read_entry(key(**FAST), Path("out/other.onnx"))
+    assert found is not None
+    _, files, extra = found
+    shutil.rmtree(files[0].parent.parent)  # another run evicts it between read and restore
+    assert restore_files(files, Path("out/other.onnx"), extra) is None
+    assert not Path("out/other.onnx").exists()

@@ -4,8 +4,9 @@ The key (:mod:`exportkit.cache.key`) covers the model's source and the local mod
 (or its archive or HuggingFace folder), the weights' bytes, every input and option and the tools'
 versions. A hit restores the output files and the report without importing torch, onnxruntime or
 a simplifier, and the report says ``cached``. Only passing runs are stored. The cache lives in
-``$EXPORTKIT_CACHE`` (default ``~/.cache/exportkit``); ``Options(cache=False)`` / ``--no-cache``
-skips it.
+``$EXPORTKIT_CACHE`` (default ``~/.cache/exportkit``) and keeps at most ``$EXPORTKIT_CACHE_MAX``
+bytes (4 GiB), the least recently used entries evicted first; ``Options(cache=False)`` /
+``--no-cache`` skips it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from exportkit.cache.key import CacheKey, NotCacheable, cache_key
-from exportkit.cache.store import cache_dir, read_entry, restore_files, write_entry
+from exportkit.cache.store import cache_dir, cache_limit, read_entry, restore_files, write_entry
 from exportkit.options import Options
 from exportkit.results import ProgressFn, Report
 from exportkit.stages import Stages
@@ -38,7 +39,11 @@ def lookup(key: CacheKey, target: Path, progress: ProgressFn | None = None) -> R
     check_target(target)
     with Stages(progress).run("cache") as detail:
         placed = restore_files(files, target, extra)
-        detail.append(f"unchanged since a passing run ({key.digest[:12]})")
+        detail.append(
+            f"unchanged since a passing run ({key.digest[:12]})" if placed else "evicted meanwhile"
+        )
+    if placed is None:
+        return None
     summary = report.summary
     if summary is not None:
         summary = replace(summary, path=str(placed[0]))
@@ -62,6 +67,7 @@ def cached_export(
     """
     if not options.cache:
         return run()
+    cache_limit()  # a bad $EXPORTKIT_CACHE_MAX is refused before any work
     try:
         key = cache_key(model, inputs, output, options)
     except NotCacheable as exc:
