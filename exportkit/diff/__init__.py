@@ -49,14 +49,18 @@ __all__ = [
 ]
 
 
-def read(path: str | os.PathLike[str]) -> GraphSummary:
+def read(path: str | os.PathLike[str], *, module_outputs: bool = True) -> GraphSummary:
     """One file's summary as the diff reads it: the protobuf only, never the weight data.
+
+    ``module_outputs=False``: every ``ModuleInfo.outputs`` left empty (only the numbers read
+    them, to find the first module whose values differ).
 
     Raises:
         OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
     """
     with _gc_paused():
-        return build_summary(load_model(path, check_text=False))
+        loaded = load_model(path, check_text=False)
+        return build_summary(loaded, module_outputs=module_outputs)
 
 
 @contextlib.contextmanager
@@ -152,7 +156,7 @@ def _diff(
     seed: int,
 ) -> DiffResult:
     specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
-    sa, sb = read(a), read(b)
+    sa, sb = read(a, module_outputs=numbers), read(b, module_outputs=numbers)
     sa, sb = _unwrap(sa, sb), _unwrap(sb, sa)
     contract = compare_contract(sa, sb)
     structure = compare_structure(sa, sb)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exportkit.diff.results import ModuleChange, Status, StructureDiff
-from exportkit.summary.histogram import compare_histograms
+from exportkit.summary.histogram import OpCountChange, compare_histograms
 from exportkit.summary.results import GraphSummary, ModuleInfo
 
 __all__ = ["compare_structure"]
@@ -110,8 +110,10 @@ def compare_structure(a: GraphSummary, b: GraphSummary) -> StructureDiff:
         child_status = [visit(c) for c in children]
         ha = sa.subtree.get(path, {})
         hb = sb.subtree.get(path, {})
-        ops = tuple(c for c in compare_histograms(ha, hb, before_bytes=0, after_bytes=0).ops
-                    if c.delta)  # fmt: skip
+        ops: tuple[OpCountChange, ...] = ()
+        if ha != hb:  # most modules are the same: no need to list their unchanged ops
+            whole_ops = compare_histograms(ha, hb, before_bytes=0, after_bytes=0).ops
+            ops = tuple(c for c in whole_ops if c.delta)
         params = (ma.params if ma else 0, mb.params if mb else 0)
         macs = (_macs(ma), _macs(mb))
         status: Status

@@ -70,19 +70,24 @@ def _summarize(
     return build_summary(load_model(path, infer=infer, check_text=False), dims)
 
 
-def build_summary(loaded: LoadedModel, dims: Mapping[str, int] | None = None) -> GraphSummary:
+def build_summary(
+    loaded: LoadedModel, dims: Mapping[str, int] | None = None, *, module_outputs: bool = True
+) -> GraphSummary:
     """The GraphSummary of a model already read by ``load_model``.
+
+    ``module_outputs=False`` leaves every ``ModuleInfo.outputs`` empty: the structure diff
+    never reads them, and finding them is a pass over every node's inputs.
 
     Raises:
         OnnxFileError: names that are not UTF-8 text (protobuf hands them back as bytes), when
             ``load_model`` left that check to this function.
     """
     if loaded.text_checked:
-        return _build(loaded, dims)
+        return _build(loaded, dims, module_outputs)
     # Checking every name up front costs as much as reading them: check what the summary
     # read (one C-level join), and the whole file only when something went wrong.
     try:
-        summary = _build(loaded, dims)
+        summary = _build(loaded, dims, module_outputs)
     except (TypeError, AttributeError):
         check_text_of(loaded.model, loaded.path)
         raise
@@ -110,7 +115,9 @@ def _is_text(s: GraphSummary) -> bool:
     return True
 
 
-def _build(loaded: LoadedModel, dims: Mapping[str, int] | None) -> GraphSummary:
+def _build(
+    loaded: LoadedModel, dims: Mapping[str, int] | None, module_outputs: bool
+) -> GraphSummary:
     model = loaded.model
     warnings = list(loaded.warnings)
     bound = dict(dims or {})
@@ -126,7 +133,7 @@ def _build(loaded: LoadedModel, dims: Mapping[str, int] | None) -> GraphSummary:
     for index in range(len(builder.fields)):
         builder.add(index)
     nodes = tuple(builder.nodes)
-    modules = builder.modules(graph)
+    modules = builder.modules(graph, module_outputs)
 
     inputs = tuple(values[v.name] for v in graph.input if v.name not in init_names)
     outputs = tuple(values.get(v.name, TensorInfo(v.name, None, None)) for v in graph.output)

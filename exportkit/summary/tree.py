@@ -288,9 +288,11 @@ class TreeBuilder:
             )
         return out
 
-    def modules(self, graph: onnx.GraphProto) -> tuple[ModuleInfo, ...]:
+    def modules(self, graph: onnx.GraphProto, outputs: bool = True) -> tuple[ModuleInfo, ...]:
+        """The module tree, root first in pre-order (``outputs=False``: no module outputs)."""
         self.mods[""].class_name = self.root_class
-        self._module_outputs(graph)
+        if outputs:
+            self._module_outputs(graph)
         out: list[ModuleInfo] = []
         first: dict[str, int] = {}
 
