@@ -106,7 +106,7 @@ def _validator(
                 locate=locate,
                 strict=options.strict,
             )
-            detail.append("pass" if result.passed else "MISMATCH")
+            detail.append(result.verdict)
             if result.divergence is not None:
                 detail.append(f"diverges at {result.divergence.describe()}")
         return result

@@ -78,6 +78,10 @@ def test_strict_makes_an_unproven_output_fail(
     assert code == 1
     assert "verdict   FAIL, unproven (--strict): output" in captured.out
     assert "UNPROVEN output: constant in every case" in captured.out
+    # the values match: the file is not called a mismatch, it is unproven
+    assert "MISMATCH" not in captured.out + captured.err
+    assert "PyTorch vs export: unproven (--strict)" in captured.out
+    assert "validate               " in captured.err and "unproven (--strict)" in captured.err
     report = json.loads(js.read_text())
     assert report["passed"] is False and report["unproven"] == ["output"]
     assert report["validation"]["strict"] is True

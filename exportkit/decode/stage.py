@@ -163,7 +163,7 @@ def _prefill_file(
         with mine.run(stage) as detail:
             check = validate(graph.module, file, cases, options.tolerances, locate=locate,
                              strict=options.strict)  # fmt: skip
-            detail.append("pass" if check.passed else "MISMATCH")
+            detail.append(check.verdict)
         return check
 
     if work is None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from exportkit.report.baseline import baseline_html
 from exportkit.report.charts import bar, error_histogram_svg
 from exportkit.report.graph import GraphPicture, draw_graph
+from exportkit.report.pipeline import parity_word
 from exportkit.report.text import format_bytes, format_count
 
 if TYPE_CHECKING:
@@ -73,10 +74,10 @@ def _table(
     return "".join(out)
 
 
-def _word(ok: bool | None) -> str:
-    if ok is None:
-        return '<span class="note">not checked</span>'
-    return '<span class="ok">match</span>' if ok else '<span class="bad-word">MISMATCH</span>'
+def _word(ok: bool | None, result: ValidationResult | None = None) -> str:
+    text = parity_word(ok, result)
+    kind = {"match": "ok", "not checked": "note"}.get(text, "bad-word")
+    return f'<span class="{kind}">{text}</span>'
 
 
 def _header(report: Report) -> str:
@@ -248,8 +249,11 @@ def _parity(report: Report) -> str:
         "model": "PyTorch itself fails at some sizes (not an export drift)",
     }
     rows = [
-        (["PyTorch vs export", _word(p.exported)], not p.exported),
-        (["PyTorch vs simplified", _word(p.simplified)], p.simplified is False),
+        (["PyTorch vs export", _word(p.exported, report.validation_raw)], not p.exported),
+        (
+            ["PyTorch vs simplified", _word(p.simplified, report.validation_simplified)],
+            p.simplified is False,
+        ),
         (["drift", e(drift.get(p.drift, f"caused by the {p.drift}"))], p.drift not in drift),
         (["kept", e(f"the {p.kept} file: {p.reason}")], False),
     ]

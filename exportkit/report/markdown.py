@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exportkit.report.baseline import baseline_markdown
+from exportkit.report.pipeline import parity_word
 
 if TYPE_CHECKING:
     from exportkit.errors import ExportkitError
@@ -122,10 +123,14 @@ def render_markdown(report: Report) -> str:
             lines += _divergence(div, which)
     if report.parity is not None:
         p = report.parity
-        word = {True: "match", False: "**MISMATCH**", None: "not checked"}
+        raw = parity_word(p.exported, report.validation_raw)
+        simplified = parity_word(p.simplified, report.validation_simplified)
+        raw, simplified = (
+            w if w in ("match", "not checked") else f"**{w}**" for w in (raw, simplified)
+        )
         lines += [
-            f"Parity: PyTorch vs export {word[p.exported]}; PyTorch vs simplified "
-            f"{word[p.simplified]}; drift: {p.drift}; kept the {p.kept} file ({p.reason}).",
+            f"Parity: PyTorch vs export {raw}; PyTorch vs simplified "
+            f"{simplified}; drift: {p.drift}; kept the {p.kept} file ({p.reason}).",
             "",
         ]
     details = ["| stage | status | time | detail |", "|---|---|---:|---|"]

@@ -190,19 +190,30 @@ def render_divergence(div: Divergence) -> list[str]:
     return lines
 
 
-def render_parity(parity: Parity) -> list[str]:
+def parity_word(ok: bool | None, result: ValidationResult | None) -> str:
+    """How a file compares with PyTorch: ``match``, ``MISMATCH``, ``unproven (--strict)`` (within
+    tolerance, failed only because an output could not have failed), ``not checked``."""
+    if ok is None:
+        return "not checked"
+    if not ok and result is not None:
+        return result.verdict
+    return "match" if ok else "MISMATCH"
+
+
+def render_parity(
+    parity: Parity,
+    raw: ValidationResult | None = None,
+    simplified: ValidationResult | None = None,
+) -> list[str]:
     """PyTorch vs raw export vs simplified: which step drifted and which file was kept."""
-
-    def word(ok: bool | None) -> str:
-        return "not checked" if ok is None else "match" if ok else "MISMATCH"
-
+    word = parity_word
     drift = {
         "none": "no drift",
         "model": "PyTorch itself fails at some sizes (not an export drift)",
     }.get(parity.drift, f"drift caused by the {parity.drift}")
     return [
-        f"parity    PyTorch vs export: {word(parity.exported)}; "
-        f"PyTorch vs simplified: {word(parity.simplified)}; {drift}",
+        f"parity    PyTorch vs export: {word(parity.exported, raw)}; "
+        f"PyTorch vs simplified: {word(parity.simplified, simplified)}; {drift}",
         f"          kept the {parity.kept} file: {parity.reason}",
     ]
 
@@ -263,7 +274,10 @@ def render_text(report: Report, *, summary: str | None = None) -> str:
     if report.validation is not None:
         lines += ["", render_validation(report.validation)]
     if report.parity is not None:
-        lines += ["", *render_parity(report.parity)]
+        lines += [
+            "",
+            *render_parity(report.parity, report.validation_raw, report.validation_simplified),
+        ]
     shown = []
     for which, result in (
         ("export", report.validation_raw or report.validation),

@@ -140,7 +140,9 @@ def compare_arrays(
             findings.append(f"{side} output has {nan} NaN and {inf} Inf values")
     constant = e.size > 1 and bool(np.all(e == e.flat[0]))
     if constant:
-        warnings.append(f"constant output (every value {e.flat[0]:g}): parity on it proves nothing")
+        warnings.append(
+            f"constant output (every value {e.flat[0] + 0.0:g}): parity on it proves nothing"
+        )
     if e.size == 0:
         return OutputCheck(
             name, shape, dtype, atol, rtol, not findings, findings=tuple(findings), unproven=True

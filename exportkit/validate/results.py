@@ -116,8 +116,20 @@ class ValidationResult:
 
     @property
     def passed(self) -> bool:
-        compared = bool(self.trials) and all(t.passed for t in self.trials)
-        return compared and not (self.strict and self.unproven)
+        return self.matched and not (self.strict and self.unproven)
+
+    @property
+    def matched(self) -> bool:
+        """Every trial ran and every output was within tolerance (unproven ones too)."""
+        return bool(self.trials) and all(t.passed for t in self.trials)
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``MISMATCH``, or ``unproven (--strict)``: every output within tolerance, but
+        ``strict`` fails one whose check could not have failed."""
+        if self.passed:
+            return "pass"
+        return "unproven (--strict)" if self.matched else "MISMATCH"
 
     def worst(self) -> dict[str, OutputCheck]:
         """Per output, the check with the largest max abs diff over all trials."""
