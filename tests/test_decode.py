@@ -446,3 +446,17 @@ def test_transposed_cross_cache_caught_at_step_1_in_its_attention(tmp_path: Path
     failed, module = _first_failure(report)
     assert failed == 1 and module == "model.decoder.block.0.layer.1.EncDecAttention"
     assert not (tmp_path / "m.onnx").exists() and (tmp_path / "m.prefill.failed.onnx").exists()
+
+
+@pytest.mark.slow
+def test_encoder_decoder_variant_chained_from_the_prefill_file(tmp_path: Path) -> None:
+    """A float16 step graph is chained as the float one is: step 0 on the (float) prefill file,
+    whose cross-attention cache the variant then reads at every step."""
+    report = exportkit.export(f"{S}:t5", None, tmp_path / "m.onnx", steps=2, variants=("fp16",))
+    assert report.passed
+    fp16 = next(v for v in report.variants if v.name == "fp16")
+    assert [(s.step, s.past_length, s.passed) for s in fp16.steps] == [
+        (0, 0, True), (1, 5, True), (2, 6, True),
+    ]  # fmt: skip
+    assert {o.name for o in fp16.steps[0].outputs} >= {"present.0.cross.key"}
+    assert "present.0.cross.key" not in {o.name for o in fp16.steps[1].outputs}

@@ -18,6 +18,7 @@ decomposition (docs/decode.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exportkit.decode.cache import (
@@ -37,9 +38,17 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from exportkit.inputs import SuggestedInputs
+    from exportkit.decode.chain import FirstStep
+    from exportkit.inputs import ExampleInputs, SuggestedInputs
 
-__all__ = ["KINDS", "PrefillGraph", "cached_seq2seq_decoder", "prefill_graph"]
+__all__ = [
+    "KINDS",
+    "PrefillGraph",
+    "cached_seq2seq_decoder",
+    "first_step",
+    "prefill_graph",
+    "prefill_path",
+]
 
 # The cache tensors of one layer, in the order of the step graph's inputs.
 KINDS = ("key", "value", "cross_key", "cross_value")
@@ -58,6 +67,30 @@ def prefill_graph(module: nn.Module) -> PrefillGraph | None:
     """The prefill graph a step module carries (an encoder-decoder's), else None."""
     found = getattr(module, "prefill", None)
     return found if isinstance(found, PrefillGraph) else None
+
+
+def prefill_path(path: Path) -> Path:
+    """Where an encoder-decoder's prefill graph sits beside its step graph."""
+    return path.with_name(f"{path.stem}.prefill{path.suffix}")
+
+
+def prefill_example(graph: PrefillGraph, seed: int) -> ExampleInputs:
+    """The prefill graph's seeded example inputs (the encoder's output among them)."""
+    from exportkit.inputs import make_inputs
+
+    return make_inputs(graph.module, suggested=graph.suggested, seed=seed)
+
+
+def first_step(module: nn.Module, path: Path | None, seed: int) -> FirstStep | None:
+    """Step 0 of a chain over ``module``'s step graph: its prefill graph run from ``path`` (or
+    from eager PyTorch when there is no such file); None for any other module."""
+    from exportkit.decode.chain import FirstStep
+
+    graph = prefill_graph(module)
+    if graph is None:
+        return None
+    found = path if path is not None and path.is_file() else None
+    return FirstStep(graph.module, found, prefill_example(graph, seed).tensors)
 
 
 def _flatten(out: Any, *, cross: bool) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from exportkit.decode.chain import DEFAULT_STEPS, TOKEN_INPUTS, token_input
 from exportkit.decode.results import DecodeResult, PrefillFile, StatePair
+from exportkit.decode.seq2seq import prefill_example, prefill_path
 
 if TYPE_CHECKING:
     from torch import nn
@@ -74,7 +75,7 @@ def state_pairs(
     first = prefill_graph(module)
     extra: list[str] = []  # outputs of the prefill graph alone (the cross-attention cache)
     if first is not None:
-        first_out = run_model(first.module, _prefill_example(first, options))
+        first_out = run_model(first.module, prefill_example(first, options.seed))
         extra = [n for n in output_names(first_out) if n not in names]
     pairs = resolve_pairs(list(example.tensors), [*names, *extra], options.state)
     pairs = tuple(replace(p, prefill_only=True) if p.output in extra else p for p in pairs)
@@ -134,17 +135,6 @@ def run_steps(
     return replace(result, prefill_file=prefill)
 
 
-def prefill_path(path: Path) -> Path:
-    """Where an encoder-decoder's prefill graph sits beside its step graph."""
-    return path.with_name(f"{path.stem}.prefill{path.suffix}")
-
-
-def _prefill_example(graph: PrefillGraph, options: Options) -> ExampleInputs:
-    from exportkit.inputs import make_inputs
-
-    return make_inputs(graph.module, suggested=graph.suggested, seed=options.seed)
-
-
 def _prefill_file(
     stages: Stages, graph: PrefillGraph, path: Path, options: Options, work: Path | None
 ) -> tuple[PrefillFile | None, FirstStep]:
@@ -155,7 +145,7 @@ def _prefill_file(
     from exportkit.export import export_model
     from exportkit.validate import ValidationResult, make_cases, validate
 
-    example = _prefill_example(graph, options)
+    example = prefill_example(graph, options.seed)
     cases = make_cases(graph.module, example, sizes=options.sizes)
     mine = stages.prefixed("prefill ")
 

@@ -53,6 +53,7 @@ def chain_variant(
     if row.name == "float" or row.path is None or row.error is not None or not pairs:
         return row
     from exportkit.decode.chain import Chain, token_input
+    from exportkit.decode.seq2seq import first_step, prefill_path
     from exportkit.decode.steps import token_agrees
     from exportkit.errors import first_line
     from exportkit.validate import Tolerances
@@ -61,9 +62,12 @@ def chain_variant(
     tol = tolerances or (FP16_TOLERANCES if row.name == "fp16" else Tolerances())
     limits = row.thresholds or Thresholds()
     ids = token_input(example, pairs)
+    # An encoder-decoder's step 0 runs its (float) prefill file; the variant runs the steps.
+    first = first_step(model, prefill_path(float_path) if float_path else None, seed)
     try:
         chain = Chain(model, row.path, example, pairs, steps=steps, token_input=ids,
-                      token_output="logits" if ids is not None else None, seed=seed)  # fmt: skip
+                      token_output="logits" if ids is not None else None, seed=seed,
+                      first=first)  # fmt: skip
     except Exception as exc:  # the row's own trials say it cannot load
         step = VariantStep(0, None, math.inf, None, False, error=first_line(exc))
         return replace(row, steps=(step,), passed=False)
@@ -76,15 +80,16 @@ def chain_variant(
             )
             found.append(VariantStep(run.step, run.past, math.inf, None, False, error=error))
             break
-        feeds.append(run.feeds)
+        feeds.append({} if run.prefill else run.feeds)  # the prefill file is not this variant
         if run.actual is None:
             found.append(VariantStep(run.step, run.past, math.inf, None, False, error=run.error))
             break
+        names = chain.first_names if run.prefill else chain.names
         outputs = tuple(
             measure(n, e, a, tolerances=None if metrics else tol, thresholds=limits)
-            for n, e, a in zip(chain.names, run.expected, run.actual)
+            for n, e, a in zip(names, run.expected, run.actual)
         )
-        agrees = token_agrees(chain.names, run.expected, run.actual, chain.token_output)
+        agrees = token_agrees(names, run.expected, run.actual, chain.token_output)
         # int8 judges token scores by top-1 agreement against its threshold (every row of the
         # step), so one flipped greedy token is a figure there, not a verdict by itself.
         passed = all(o.passed for o in outputs) and (metrics or agrees is not False)
@@ -93,7 +98,8 @@ def chain_variant(
         found.append(VariantStep(run.step, run.past, diff, agrees, passed and not broken,
                                  outputs, broken))  # fmt: skip
     failed = next((i for i, s in enumerate(found) if not s.passed), None)
-    if locate and failed is not None and failed < len(feeds) and found[failed].error is None:
+    placeable = failed is not None and failed < len(feeds) and bool(feeds[failed])
+    if locate and failed is not None and placeable and found[failed].error is None:
         found[failed] = _placed(row, model, float_path, found[failed], feeds[failed], tol, limits)
     passed = row.passed and bool(found) and failed is None
     divergence = row.divergence
