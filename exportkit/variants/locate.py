@@ -34,6 +34,27 @@ def _values(path: Path, names: set[str], case: Case) -> dict[str, np.ndarray]:
         return dict(zip(out, sess.run(None, feeds(sess, case.inputs))))
 
 
+def _round_trips(proto: Any) -> dict[str, str]:
+    """Value name -> the output of the QuantizeLinear -> DequantizeLinear pair the quantizer put
+    after it: the value the quantized graph goes on with. Under a name it keeps, the raw value
+    can mean something else: a Relu fused into its Conv leaves the pre-activation under the
+    Relu's output name, the clipping done by QuantizeLinear."""
+    readers: dict[str, list[Any]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    out = {}
+    for node in proto.graph.node:
+        if node.op_type != "QuantizeLinear" or not node.input or not node.output:
+            continue
+        dq = next(
+            (r for r in readers.get(node.output[0], []) if r.op_type == "DequantizeLinear"), None
+        )
+        if dq is not None and dq.output:
+            out[node.input[0]] = dq.output[0]
+    return out
+
+
 def _scope(node: Any) -> tuple[str, str]:
     """(module path, its class) of a node, from the exporter's hierarchy."""
     from exportkit.hierarchy import ScopeReader
@@ -76,7 +97,9 @@ def _against_float(
     made = {o for n in vproto.graph.node for o in n.output if o}
     common = {o for n in fproto.graph.node for o in n.output if o in made}
     ref = _values(float_path, common, case)
-    got = _values(variant, common, case)
+    trips = {name: dq for name, dq in _round_trips(vproto).items() if name in common}
+    got = _values(variant, common | set(trips.values()), case)
+    got.update({name: got[dq] for name, dq in trips.items() if dq in got})
 
     def good(name: str) -> bool | None:
         e, a = ref.get(name), got.get(name)
