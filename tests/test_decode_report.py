@@ -162,6 +162,10 @@ def test_prefill_file_in_every_report() -> None:
     assert '<testcase classname="tests/models/convnets.py:SmallCNN" name="prefill file"/>' in (
         render_junit(report)
     )
+    from exportkit.report.html import render_html
+
+    section = render_html(report, picture=None).split('id="steps"', 1)[1]
+    assert "Prefill file: <code>out/net.prefill.onnx, simplified: pass on 4 single calls" in section
     bad = _with_prefill({"batch=5": 2.5})
     assert not bad.passed
     assert "the prefill file net.prefill.onnx differs from PyTorch" in verdict_reason(bad)

@@ -203,7 +203,7 @@ def _histograms(result: ValidationResult) -> str:
 
 def _steps(report: Report) -> str:
     """``--steps``: the state pairs, one row per chained step, the first failing step's module."""
-    from exportkit.report.steps import start_text, step_finding
+    from exportkit.report.steps import prefill_text, start_text, step_finding
 
     flags = " ".join(p.flag() for p in report.state_pairs)
     start = start_text(report.state_pairs, report.steps)
@@ -212,6 +212,10 @@ def _steps(report: Report) -> str:
         f'<p class="note">{e(start)}; each next step fed its own previous outputs, eager '
         f"PyTorch its own. State pairs: <code>{e(flags)}</code></p>",
     ]
+    if report.prefill is not None:
+        parts.append(
+            f'<p class="note">Prefill file: <code>{e(prefill_text(report.prefill))}</code></p>'
+        )
     first = next((s for s in report.steps if not s.passed), None)
     agrees = {None: "--", True: "yes", False: '<span class="bad-word">NO</span>'}
     verdict = {True: '<span class="ok">pass</span>', False: '<span class="bad-word">FAIL</span>'}

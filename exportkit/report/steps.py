@@ -10,7 +10,14 @@ from xml.sax.saxutils import escape, quoteattr
 if TYPE_CHECKING:
     from exportkit.decode import PrefillFile, StatePair, StepResult
 
-__all__ = ["render_steps", "start_text", "step_finding", "steps_junit_cases", "steps_reason"]
+__all__ = [
+    "prefill_text",
+    "render_steps",
+    "start_text",
+    "step_finding",
+    "steps_junit_cases",
+    "steps_reason",
+]
 
 
 def _diff(value: float) -> str:
@@ -46,15 +53,16 @@ def start_text(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> str:
     return "step 0 from the example's state"
 
 
-def _prefill_line(prefill: PrefillFile) -> str:
+def prefill_text(prefill: PrefillFile) -> str:
+    """An encoder-decoder's prefill file and its single-call verdict, in a phrase."""
     check = prefill.validation
     if check is None:
-        return f"prefill   {prefill.path}"
+        return str(prefill.path)
     worst = max((c.max_abs for c in check.worst().values()), default=0.0)
     verdict = "pass" if check.passed else "MISMATCH"
     simplified = ", simplified" if prefill.simplified else ""
     return (
-        f"prefill   {prefill.path}{simplified}: {verdict} on {len(check.trials)} single calls "
+        f"{prefill.path}{simplified}: {verdict} on {len(check.trials)} single calls "
         f"(max abs diff {_diff(worst)}), then step 0 below"
     )
 
@@ -72,7 +80,7 @@ def render_steps(
         + " ".join(p.flag() for p in pairs)
     ]
     if prefill is not None:
-        lines.append(_prefill_line(prefill))
+        lines.append(f"prefill   {prefill_text(prefill)}")
     lines.append(
         f"steps     {start_text(pairs, steps)}; each next step fed its own previous outputs, "
         "eager its own"
