@@ -85,6 +85,49 @@ def _macs(m: ModuleInfo | None) -> int | None:
     return None if m.unknown_macs else m.macs
 
 
+def _visit(path: str, sa: _Side, sb: _Side, out: list[ModuleChange]) -> Status:
+    """Append the ModuleChange of ``path`` and its subtree to ``out`` in pre-order."""
+    ma, mb = sa.modules.get(path), sb.modules.get(path)
+    slot = len(out)
+    out.append(None)  # type: ignore[arg-type]  # filled after the children
+    children = list(mb.children if mb else ())
+    children += [c for c in (ma.children if ma else ()) if c not in children]
+    child_status = [_visit(c, sa, sb, out) for c in children]
+    ha = sa.subtree.get(path, {})
+    hb = sb.subtree.get(path, {})
+    ops: tuple[OpCountChange, ...] = ()
+    if ha != hb:  # most modules are the same: no need to list their unchanged ops
+        whole_ops = compare_histograms(ha, hb, before_bytes=0, after_bytes=0).ops
+        ops = tuple(c for c in whole_ops if c.delta)
+    params = (ma.params if ma else 0, mb.params if mb else 0)
+    macs = (_macs(ma), _macs(mb))
+    status: Status
+    if ma is None or mb is None:
+        status = "added" if ma is None else "removed"
+        own = True
+    else:
+        known = macs[0] is not None and macs[1] is not None
+        differs = bool(ops) or params[0] != params[1] or (known and macs[0] != macs[1])
+        status = "changed" if differs else "same"
+        own_ops = sa.own.get(path, {}) != sb.own.get(path, {})
+        own = own_ops or (differs and all(s == "same" for s in child_status))
+    ref = mb or ma
+    assert ref is not None
+    out[slot] = ModuleChange(
+        path=path,
+        class_name=(mb.class_name if mb else None) or (ma.class_name if ma else None),
+        depth=ref.depth,
+        status=status,
+        own=own and status != "same",
+        nodes=(sum(ha.values()), sum(hb.values())),
+        params=params,
+        macs=macs,
+        ops=ops,
+        children=tuple(children),
+    )
+    return status
+
+
 def compare_structure(a: GraphSummary, b: GraphSummary) -> StructureDiff:
     """Match modules by dotted path and compare their subtrees.
 
@@ -100,49 +143,7 @@ def compare_structure(a: GraphSummary, b: GraphSummary) -> StructureDiff:
         note = f"{which} carries no module hierarchy: the files are compared as flat graphs"
     sa, sb = _side(a, flat), _side(b, flat)
     out: list[ModuleChange] = []
-
-    def visit(path: str) -> Status:
-        ma, mb = sa.modules.get(path), sb.modules.get(path)
-        slot = len(out)
-        out.append(None)  # type: ignore[arg-type]  # filled after the children
-        children = list(mb.children if mb else ())
-        children += [c for c in (ma.children if ma else ()) if c not in children]
-        child_status = [visit(c) for c in children]
-        ha = sa.subtree.get(path, {})
-        hb = sb.subtree.get(path, {})
-        ops: tuple[OpCountChange, ...] = ()
-        if ha != hb:  # most modules are the same: no need to list their unchanged ops
-            whole_ops = compare_histograms(ha, hb, before_bytes=0, after_bytes=0).ops
-            ops = tuple(c for c in whole_ops if c.delta)
-        params = (ma.params if ma else 0, mb.params if mb else 0)
-        macs = (_macs(ma), _macs(mb))
-        status: Status
-        if ma is None or mb is None:
-            status = "added" if ma is None else "removed"
-            own = True
-        else:
-            known = macs[0] is not None and macs[1] is not None
-            differs = bool(ops) or params[0] != params[1] or (known and macs[0] != macs[1])
-            status = "changed" if differs else "same"
-            own_ops = sa.own.get(path, {}) != sb.own.get(path, {})
-            own = own_ops or (differs and all(s == "same" for s in child_status))
-        ref = mb or ma
-        assert ref is not None
-        out[slot] = ModuleChange(
-            path=path,
-            class_name=(mb.class_name if mb else None) or (ma.class_name if ma else None),
-            depth=ref.depth,
-            status=status,
-            own=own and status != "same",
-            nodes=(sum(ha.values()), sum(hb.values())),
-            params=params,
-            macs=macs,
-            ops=ops,
-            children=tuple(children),
-        )
-        return status
-
-    visit("")
+    _visit("", sa, sb, out)  # a function, not a closure: a recursive closure is a cycle
     whole = compare_histograms(sa.subtree[""], sb.subtree[""], before_bytes=0, after_bytes=0)
     file_params = (a.params, b.params)
     if not note and file_params[0] != file_params[1] and out[0].params[0] == out[0].params[1]:

@@ -54,8 +54,7 @@ _Found = tuple[Scope, str | None, str, bool]
 
 
 class _Fields:
-    """The fields of a node the summary reads, each read from the protobuf once: a field access
-    costs about a microsecond, a few of them per node dominate a large graph."""
+    """The fields of a node the summary reads, each read from the protobuf once (per access)."""
 
     __slots__ = ("domain", "input", "name", "op_type", "output", "proto")
 
@@ -295,52 +294,59 @@ class TreeBuilder:
             self._module_outputs(graph)
         out: list[ModuleInfo] = []
         first: dict[str, int] = {}
-
-        def order(path: str) -> int:
-            """Where a module starts: its first node by its own hierarchy, else any node."""
-            mod = self.mods[path]
-            starts = [order(c) for c in mod.children]
-            mod.children.sort(key=first.__getitem__)
-            fallback = min([*mod.nodes, *starts], default=len(self.nodes))
-            first[path] = mod.first if mod.first is not None else fallback
-            return first[path]
-
-        order("")
+        # Methods, not closures: a recursive closure is a cycle that keeps the builder alive.
+        self._order("", first)
         owned, shared_own, distinct = self._attributed_params()
-
-        def visit(path: str) -> tuple[int, int, int, int, int]:
-            mod = self.mods[path]
-            slot = len(out)
-            out.append(None)  # type: ignore[arg-type]  # filled after the children
-            own = [self.nodes[i] for i in mod.nodes]
-            count = len(own)
-            macs = sum(n.macs for n in own if n.macs is not None)
-            unknown = sum(1 for n in own if n.macs is None)
-            params, shared = owned.get(path, 0), shared_own.get(path, 0)
-            for child in mod.children:
-                c, m, u, p, s = visit(child)
-                count, macs, unknown = count + c, macs + m, unknown + u
-                params, shared = params + p, shared + s
-            outputs = tuple(self.values.get(t) or TensorInfo(t, None, None) for t in mod.outputs)
-            out[slot] = ModuleInfo(
-                path=path,
-                class_name=mod.class_name,
-                depth=mod.depth,
-                parent=mod.parent,
-                node_count=count,
-                params=distinct if path == "" else params,
-                macs=macs,
-                unknown_macs=unknown,
-                outputs=outputs,
-                children=tuple(mod.children),
-                nodes=tuple(mod.nodes),
-                first_node=first[path],
-                shared_params=0 if path == "" else shared,
-            )
-            return count, macs, unknown, params, shared
-
-        visit("")
+        self._visit("", out, first, (owned, shared_own, distinct))
         return tuple(out)
+
+    def _order(self, path: str, first: dict[str, int]) -> int:
+        """Where a module starts: its first node by its own hierarchy, else any node."""
+        mod = self.mods[path]
+        starts = [self._order(c, first) for c in mod.children]
+        mod.children.sort(key=first.__getitem__)
+        fallback = min([*mod.nodes, *starts], default=len(self.nodes))
+        first[path] = mod.first if mod.first is not None else fallback
+        return first[path]
+
+    def _visit(
+        self,
+        path: str,
+        out: list[ModuleInfo],
+        first: dict[str, int],
+        attributed: tuple[dict[str, int], dict[str, int], int],
+    ) -> tuple[int, int, int, int, int]:
+        """Append the ModuleInfo of ``path`` and its subtree to ``out`` in pre-order."""
+        owned, shared_own, distinct = attributed
+        mod = self.mods[path]
+        slot = len(out)
+        out.append(None)  # type: ignore[arg-type]  # filled after the children
+        own = [self.nodes[i] for i in mod.nodes]
+        count = len(own)
+        macs = sum(n.macs for n in own if n.macs is not None)
+        unknown = sum(1 for n in own if n.macs is None)
+        params, shared = owned.get(path, 0), shared_own.get(path, 0)
+        for child in mod.children:
+            c, m, u, p, s = self._visit(child, out, first, attributed)
+            count, macs, unknown = count + c, macs + m, unknown + u
+            params, shared = params + p, shared + s
+        outputs = tuple(self.values.get(t) or TensorInfo(t, None, None) for t in mod.outputs)
+        out[slot] = ModuleInfo(
+            path=path,
+            class_name=mod.class_name,
+            depth=mod.depth,
+            parent=mod.parent,
+            node_count=count,
+            params=distinct if path == "" else params,
+            macs=macs,
+            unknown_macs=unknown,
+            outputs=outputs,
+            children=tuple(mod.children),
+            nodes=tuple(mod.nodes),
+            first_node=first[path],
+            shared_params=0 if path == "" else shared,
+        )
+        return count, macs, unknown, params, shared
 
     def _attributed_params(self) -> tuple[dict[str, int], dict[str, int], int]:
         """Per module, the parameter elements its own nodes read (a tensor the exporter stored
