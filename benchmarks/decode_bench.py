@@ -5,7 +5,8 @@ export stage) against a hand-written torch.onnx script doing the same (a wrapper
 flattened cache positionally, named inputs, batch/seq/past dynamic), both dynamo. Chained
 validation: ``validate_steps`` (prefill + N steps, eager and onnxruntime each fed its own cache,
 compared per step, no localization) per step, against eager ``generate()`` per new token and the
-onnxruntime decode loop alone per step. Models: GPT-2 and Llama (GQA) built from configs.
+onnxruntime decode loop alone per step; and per step, the same chain of the fp16 and int8 files
+(``--variant fp16|int8 --steps``: each measured by its own metrics). Models: GPT-2 and Llama (GQA) built from configs.
 
     python benchmarks/decode_bench.py [--steps 16] [--arch gpt2,llama] [--layers 4] [--width 128]
 
@@ -142,6 +143,34 @@ def bench(arch: str, steps: int, layers: int, width: int, work: Path, repeat: in
     print(f"  export   exportkit stage {ours:6.2f} s   hand-written torch.onnx {hand:6.2f} s   ratio {ours / hand:.2f}")  # fmt: skip
     print(f"  per step chained validation {1e3 * check / per:7.2f} ms   eager generate() {1e3 * eager / per:7.2f} ms   onnxruntime loop alone {1e3 * loop / per:7.2f} ms")  # fmt: skip
     print(f"  chained validation / eager generation: {check / eager:.2f}x")
+    for name, ms in variant_steps(wrapper, path, example, pairs, steps, repeat).items():
+        print(f"  per step chained validation of the {name} file {ms:7.2f} ms (--variant {name} --steps)")  # fmt: skip
+
+
+def variant_steps(wrapper: torch.nn.Module, path: Path, example: object, pairs: object,
+                  steps: int, repeat: int) -> dict[str, float]:  # fmt: skip
+    """ms per step of a variant's chained validation (exportkit.variants.chained), fp16 and int8."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    from exportkit.variants import VariantResult
+    from exportkit.variants.chained import chain_variant
+    from exportkit.variants.fp16 import convert_fp16
+
+    fp16, int8 = path.with_name("v.fp16.onnx"), path.with_name("v.int8.onnx")
+    convert_fp16(path, fp16)
+    quantize_dynamic(path, int8)
+    out = {}
+    for name, file, judge in (("fp16", fp16, "tolerance"), ("int8", int8, "metrics")):
+        row = VariantResult(name, file, "CPUExecutionProvider", True, judge)  # type: ignore[arg-type]
+
+        def run(row: VariantResult = row) -> VariantResult:
+            return chain_variant(row, wrapper, example, pairs, steps=steps, locate=False)  # type: ignore[arg-type]
+
+        run()  # warm
+        seconds, chained = timed(run, repeat)
+        assert chained.passed, chained  # type: ignore[attr-defined]
+        out[name] = 1e3 * seconds / (steps + 1)
+    return out
 
 
 def main() -> None:

@@ -14,7 +14,15 @@ from exportkit.onnxfile import copy_beside
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["expose_all", "exposed_session", "file_size", "save_model", "staged", "variant_path"]
+__all__ = [
+    "expose_all",
+    "exposed_session",
+    "file_size",
+    "needs_external",
+    "save_model",
+    "staged",
+    "variant_path",
+]
 
 # Past this, a protobuf cannot hold the weights: they go to ``<file>.data`` beside it.
 _EXTERNAL_BYTES = 1_800_000_000
@@ -53,21 +61,21 @@ def save_model(model: onnx.ModelProto, target: Path) -> Path:
 
     from exportkit.onnxfile import save_atomic
 
-    external = model.ByteSize() > _EXTERNAL_BYTES if _small_enough(model) else True
-    if not external:
+    if not needs_external(model):
         return save_atomic(model, target)
     with staged(target, external=True) as tmp:
         onnx.save_model(model, str(tmp), save_as_external_data=True, location=f"{target.name}.data")
     return target
 
 
-def _small_enough(model: onnx.ModelProto) -> bool:
-    """Whether ByteSize can be asked at all (protobuf refuses past 2 GB on some builds)."""
+def needs_external(model: onnx.ModelProto) -> bool:
+    """Whether the model is too large for one protobuf (its weights go beside it); protobuf's
+    ByteSize itself raises past 2 GB (``Failed to serialize proto``)."""
     try:
-        model.ByteSize()
+        size: int = model.ByteSize()
+        return size > _EXTERNAL_BYTES
     except Exception:
-        return False
-    return True
+        return True
 
 
 def file_size(path: Path) -> int:

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exportkit.variants.files import expose_all, exposed_session, save_model, variant_path
+from exportkit.variants.files import (
+    expose_all,
+    exposed_session,
+    needs_external,
+    save_model,
+    variant_path,
+)
 from exportkit.variants.results import BlockedNode, Made, VariantTrial
 from exportkit.variants.runner import feeds, run_trials
 
@@ -41,7 +47,7 @@ def convert_fp16(
             model,
             keep_io_types=keep_io_types,
             node_block_list=list(block) or None,
-            disable_shape_infer=model.ByteSize() > 1_800_000_000,
+            disable_shape_infer=needs_external(model),  # shape inference serializes it
         )
     if block:
         _drop_round_trips(converted, set(block))
