@@ -3,7 +3,8 @@ steps as the float file is, each step fed the variant's own previous outputs.
 
 Fast: a chaotic recurrent cell whose float16 file passes one call but drifts past float16's
 tolerance after a few chained steps (checked here by our own onnxruntime loop). Slow: a tiny
-GPT-2 whose fp16 and int8 files pass the chained steps with their per-step figures, and
+GPT-2 and a tiny Llama (grouped-query attention) whose fp16 and int8 files pass the chained
+steps with their per-step figures, and
 ``check`` of the int8 file made there.
 """
 
@@ -82,13 +83,26 @@ def test_fp16_state_drifts_over_chained_steps(
     assert diffs[0] < 2e-3 and max(diffs) > 1e-2, diffs
 
 
+def _llama(root: Path) -> Path:
+    """A tiny Llama with grouped-query attention (2 key/value heads of 4)."""
+    from transformers import LlamaConfig
+
+    LlamaConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        architectures=["LlamaForCausalLM"],
+    ).save_pretrained(root / "llama")  # fmt: skip
+    return root / "llama"
+
+
 @pytest.mark.slow
-def test_gpt2_fp16_and_int8_over_chained_steps(
-    hf_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_decoder_fp16_and_int8_over_chained_steps(
+    arch: str, hf_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A tiny GPT-2 with its cache: the fp16 and int8 files pass the prefill and 3 chained steps,
-    each step with its own figures; int8 steps carry cosine, SQNR and top-1 per output."""
-    spec = f"hf:{hf_folders['gpt2']}"
+    """A tiny GPT-2 / Llama (GQA) with its cache: the fp16 and int8 files pass the prefill and 3
+    chained steps, each step with its own figures; int8 steps carry cosine, SQNR and top-1."""
+    spec = f"hf:{hf_folders['gpt2'] if arch == 'gpt2' else _llama(tmp_path)}"
     target, json_path = tmp_path / "g.onnx", tmp_path / "r.json"
     code = main(["export", spec, "--steps", "3", "--variant", "fp16", "--variant", "int8",
                  "--latency-budget", "0", "-o", str(target), "--json", str(json_path)])  # fmt: skip
@@ -120,7 +134,8 @@ def test_gpt2_fp16_and_int8_over_chained_steps(
     sess = ort.InferenceSession(str(tmp_path / "g.int8.onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()][1:]
     ids = torch.randint(0, 99, (2, 5), generator=torch.Generator().manual_seed(3))
-    feeds = {n: np.zeros((2, 2, 0, 16), np.float32) for n in names}
+    shapes = {i.name: i.shape for i in sess.get_inputs()[1:]}  # batch x kv_heads x past x dim
+    feeds = {n: np.zeros((2, shapes[n][1], 0, shapes[n][3]), np.float32) for n in names}
     cache, cosines = None, []
     for _ in range(4):
         with torch.no_grad():
