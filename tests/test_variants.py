@@ -273,3 +273,24 @@ def test_top1_is_not_reported_as_agreement_when_every_row_is_a_near_tie() -> Non
     agree, ties = top1(expected, actual, tie=1e-3)
     assert agree is None and ties == 2
     assert top1(expected, actual, tie=0.0) == (0.0, 0)
+
+
+def test_files_a_converter_writes_get_the_mode_of_any_file_of_the_run(tmp_path: Path) -> None:
+    """onnxruntime's quantizer wrote a big model's int8 data with mkstemp's 0600: a file the
+    deploy step (another user) could not read, unlike the float file beside it."""
+    import os
+    import stat
+    import tempfile
+
+    from exportkit.variants.files import staged
+
+    target = tmp_path / "m.int8.onnx"
+    with staged(target, external=True) as tmp:
+        fd, name = tempfile.mkstemp(dir=tmp.parent)  # 0600, as the tool makes it
+        os.close(fd)
+        Path(name).replace(tmp.parent / "m.int8.onnx.data")
+        tmp.write_bytes(b"model")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for f in (target, tmp_path / "m.int8.onnx.data"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask, f

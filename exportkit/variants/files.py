@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,12 +34,24 @@ def variant_path(float_path: Path, variant: str) -> Path:
     return float_path.with_name(f"{float_path.stem}.{variant}.onnx")
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux), else set and restored."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def staged(target: Path, *, external: bool = False) -> Iterator[Path]:
     """Where a tool should write ``target``: a temporary name beside it (exportkit.onnxfile's
     atomic write), or, when the tool also writes external data named after the file, the same
     name in a temporary folder beside it, whose files all move next to ``target`` on success
-    (the ``.onnx`` last)."""
+    (the ``.onnx`` last), with the mode the umask gives a new file (a tool may write through
+    ``mkstemp``, 0600: onnxruntime's quantizer does for external data)."""
     if not external:
         from exportkit.onnxfile import atomic_path
 
@@ -49,7 +62,9 @@ def staged(target: Path, *, external: bool = False) -> Iterator[Path]:
     try:
         yield folder / target.name
         files = sorted(folder.iterdir(), key=lambda p: p.name == target.name)
+        mode = 0o666 & ~_umask()
         for f in files:
+            f.chmod(mode)
             f.replace(target.parent / f.name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
