@@ -82,3 +82,20 @@ def test_summary_command_never_imports_torch_onnxruntime_or_simplifiers(tmp_path
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_diff_without_numbers_never_imports_torch_or_onnxruntime(tmp_path: Path) -> None:
+    """Structure, contract and weights need onnx and numpy only (the numbers' seeded draws are
+    torch's generator, as export draws them: only they import torch)."""
+    a = save(conv_net(), tmp_path / "a.onnx")
+    b = save(conv_net(batch="batch"), tmp_path / "b.onnx")
+    code = (
+        "import sys, io, contextlib\n"
+        "from exportkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['diff', {str(a)!r}, {str(b)!r}, '--no-numbers']) == 1\n"
+        "heavy = ('torch', 'onnxruntime', 'onnxsim', 'onnxslim', 'onnxscript')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
