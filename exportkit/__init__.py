@@ -22,7 +22,7 @@ from exportkit.simplify import SimplifyResult
 from exportkit.validate import Divergence, Parity, Tolerances, ValidationResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from torch import nn
     from typing_extensions import Unpack
@@ -214,13 +214,15 @@ def diff(
     numbers: bool = True,
     weights: bool = True,
     seed: int = 0,
+    dims: Mapping[str, int] | None = None,
 ) -> DiffResult:
     """Compare ONNX file ``b`` with ``a`` (the reference) by PyTorch module; never imports torch
     unless ``numbers`` draws inputs.
 
     ``result.equivalent`` is the verdict: same inputs/outputs, opsets and module structure, and
     outputs within ``tolerances`` on the same seeded ``inputs``. Without ``numbers`` and
-    ``weights`` neither file's external weight data is read. See :func:`exportkit.diff.diff`.
+    ``weights`` neither file's external weight data is read. ``dims`` binds symbolic dims
+    (``{"batch": 1}``) so MACs that depend on them are counted. See :func:`exportkit.diff.diff`.
 
     Raises:
         OnnxFileError: a file is missing, not ONNX, or misses its external data.
@@ -229,8 +231,9 @@ def diff(
     from exportkit.diff import diff as _diff
 
     return _diff(
-        a, b, inputs=inputs, tolerances=tolerances, numbers=numbers, weights=weights, seed=seed
-    )
+        a, b, inputs=inputs, tolerances=tolerances, numbers=numbers, weights=weights, seed=seed,
+        dims=dims,
+    )  # fmt: skip
 
 
 def view(

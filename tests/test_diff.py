@@ -369,3 +369,21 @@ def test_one_checkpoint_through_two_exporters_has_equal_weights(tmp_path: Path) 
     ]
     assert {w.matched_by for w in result.weights.weights} >= {"position"}
     assert "Weights:      all 4 equal" in render_table(result)
+
+
+def test_macs_that_depend_on_a_dynamic_dim_are_counted_once_it_is_bound(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from exportkit.cli import main
+
+    loose = diff(base, base, numbers=False, weights=False)
+    assert loose.structure.unbound == ("batch",)
+    assert all(m.macs[1] is None for m in loose.structure.modules if m.path.startswith("stem"))
+    assert "--dim batch=1 counts them" in render_table(loose)
+    bound = diff(base, base, numbers=False, weights=False, dims={"batch": 1})
+    assert bound.structure.unbound == ()
+    stem = next(m for m in bound.structure.modules if m.path == "stem")
+    assert stem.macs == (8 * 3 * 9 * 16 * 16, 8 * 3 * 9 * 16 * 16)  # Conv 3->8, 3x3, 16x16 out
+    assert main(["diff", str(base), str(base), "--no-numbers", "--dim", "batch=1"]) == 0
+    assert "--dim" not in capsys.readouterr().out.split("Module")[0]
+    assert main(["diff", str(base), str(base), "--dim", "batch"]) == 2

@@ -161,7 +161,7 @@ def _cmd_diff(args: argparse.Namespace, options: Options) -> int:
         check_report_paths(options)  # before the diff runs: a path that cannot be written is exit 2
     result = exportkit.diff(
         args.a, args.b, inputs=args.input, tolerances=options.tolerances,
-        numbers=args.numbers, weights=args.weights, seed=options.seed,
+        numbers=args.numbers, weights=args.weights, seed=options.seed, dims=options.dims,
     )  # fmt: skip
     if options.html is not None:
         from exportkit.onnxfile import write_atomic

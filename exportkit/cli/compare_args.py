@@ -89,6 +89,11 @@ def add_diff_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn inputs (default 0)")
     p.add_argument(
+        "--dim", action="append", default=[], metavar="NAME=VALUE",
+        help="give a symbolic dimension a value so the modules' MACs that depend on it are "
+        "counted (as summary takes it). Repeat per dim. Example: --dim batch=1",
+    )  # fmt: skip
+    p.add_argument(
         "--no-numbers",
         dest="numbers",
         action="store_false",
@@ -103,10 +108,12 @@ def add_diff_options(p: argparse.ArgumentParser) -> None:
 
 
 def parse_diff_options(args: argparse.Namespace) -> dict[str, Any]:
+    from exportkit.summary import parse_dims
     from exportkit.validate import Tolerances
 
     return {
         "tolerances": Tolerances.parse(args.atol, args.rtol),
         "seed": args.seed,
+        "dims": parse_dims(args.dim),
         "html": None if args.html is None else Path(args.html),
     }

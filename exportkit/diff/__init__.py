@@ -11,7 +11,7 @@ import gc
 import os
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -49,18 +49,24 @@ __all__ = [
 ]
 
 
-def read(path: str | os.PathLike[str], *, module_outputs: bool = True) -> GraphSummary:
+def read(
+    path: str | os.PathLike[str],
+    *,
+    module_outputs: bool = True,
+    dims: Mapping[str, int] | None = None,
+) -> GraphSummary:
     """One file's summary as the diff reads it: the protobuf only, never the weight data.
 
     ``module_outputs=False``: every ``ModuleInfo.outputs`` left empty (only the numbers read
-    them, to find the first module whose values differ).
+    them, to find the first module whose values differ). ``dims`` binds symbolic dims, as the
+    summary's ``--dim`` does, so MACs that depend on them are counted.
 
     Raises:
         OnnxFileError: the file is missing, not ONNX, truncated, or misses external data.
     """
     with _gc_paused():
         loaded = load_model(path, check_text=False)
-        return build_summary(loaded, module_outputs=module_outputs)
+        return build_summary(loaded, dims, module_outputs=module_outputs)
 
 
 @contextlib.contextmanager
@@ -118,6 +124,7 @@ def diff(
     numbers: bool = True,
     weights: bool = True,
     seed: int = 0,
+    dims: Mapping[str, int] | None = None,
 ) -> DiffResult:
     """Compare ONNX file ``b`` with ``a`` (the reference).
 
@@ -133,6 +140,9 @@ def diff(
         weights: compare weight values. Without ``numbers`` and ``weights`` the external
             weight data of either file is never read.
         seed: seed of the drawn inputs (the same draws ``export`` makes with this seed).
+        dims: values for symbolic dims (``{"batch": 1}``) so the modules' MACs that depend on
+            them are counted; unbound, such MACs are unknown and ``structure.unbound`` names
+            the dims.
 
     Returns:
         A DiffResult; ``equivalent`` is the verdict (same contract, same structure, outputs
@@ -143,7 +153,7 @@ def diff(
         InputSpecError: an ``--input`` does not parse or fits no input of ``a``.
     """
     with _gc_paused():
-        return _diff(a, b, inputs, tolerances, numbers, weights, seed)
+        return _diff(a, b, inputs, tolerances, numbers, weights, seed, dims)
 
 
 def _diff(
@@ -154,9 +164,11 @@ def _diff(
     numbers: bool,
     weights: bool,
     seed: int,
+    dims: Mapping[str, int] | None = None,
 ) -> DiffResult:
     specs = [InputSpec.parse(s) if isinstance(s, str) else s for s in inputs or ()]
-    sa, sb = read(a, module_outputs=numbers), read(b, module_outputs=numbers)
+    sa = read(a, module_outputs=numbers, dims=dims)
+    sb = read(b, module_outputs=numbers, dims=dims)
     sa, sb = _unwrap(sa, sb), _unwrap(sb, sa)
     contract = compare_contract(sa, sb)
     structure = compare_structure(sa, sb)

@@ -101,6 +101,7 @@ class StructureDiff:
     node_count: tuple[int, int]
     hierarchy: tuple[str, str]
     note: str | None = None
+    unbound: tuple[str, ...] = ()  # symbolic dims that leave some MACs unknown (bind: --dim)
 
     @property
     def same(self) -> bool:

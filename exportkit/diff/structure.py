@@ -157,4 +157,13 @@ def compare_structure(a: GraphSummary, b: GraphSummary) -> StructureDiff:
         node_count=(sum(sa.subtree[""].values()), sum(sb.subtree[""].values())),
         hierarchy=hierarchy,
         note=note,
+        unbound=tuple(
+            dict.fromkeys(
+                d
+                for side in (a, b)
+                if side.unknown_macs
+                for d in side.symbolic_dims
+                if d not in side.bound_dims
+            )
+        ),
     )

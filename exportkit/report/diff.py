@@ -152,6 +152,9 @@ def _facts(result: DiffResult) -> list[tuple[str, str]]:
     facts.append(("Structure", ("same; " if s.same else "") + text))
     if s.note:
         facts.append(("", s.note))
+    if s.unbound:
+        names = ", ".join(s.unbound)
+        facts.append(("", f"MACs marked ? depend on {names}: --dim {s.unbound[0]}=1 counts them"))
     facts += _weight_facts(result) + _number_facts(result)
     return facts
 
