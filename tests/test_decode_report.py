@@ -172,3 +172,28 @@ def test_prefill_file_in_every_report() -> None:
     suite = ElementTree.fromstring(render_junit(bad))
     case = next(c for c in suite.iter("testcase") if c.get("name") == "prefill file")
     assert case.find("failure") is not None
+
+
+def test_a_greedy_token_flipped_by_a_tie_in_pytorch_itself_is_not_a_failure() -> None:
+    """A tiny random LM's logits are nearly flat: PyTorch's top two scores can lie closer than
+    the logits' tolerance, and a file within tolerance may pick the other one. The logits'
+    comparison judges that step; a flip beyond what the tolerance lets move is a failure."""
+    import numpy as np
+
+    from exportkit.decode.steps import _judge
+    from exportkit.report.steps import render_steps
+    from exportkit.validate import Tolerances
+
+    rng = np.random.default_rng(0)
+    expected = rng.normal(0.0, 1.0, (1, 1, 64)).astype(np.float32)
+    expected[0, 0, :2] = [5.0, 5.00001]  # PyTorch's top two, 1e-5 apart
+    tied = expected.copy()
+    tied[0, 0, :2] = [5.00001, 5.0]  # within atol 1e-4: the file breaks the tie the other way
+    step = _judge(1, 5, ["logits"], [expected], [tied], Tolerances(), "logits")
+    assert step.token_agreement is False and step.token_tie and step.passed
+    row = next(line for line in render_steps([], [step]) if line.lstrip().startswith("1 "))
+    assert row.split()[-2:] == ["tie", "pass"]
+    flipped = expected.copy()
+    flipped[0, 0, 7] = 6.0  # a clear winner PyTorch does not have: far beyond tolerance
+    step = _judge(1, 5, ["logits"], [expected], [flipped], Tolerances(), "logits")
+    assert step.token_agreement is False and not step.token_tie and not step.passed

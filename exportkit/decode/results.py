@@ -37,8 +37,10 @@ class StepResult:
 
     ``step`` 0 is the prefill (the prompt on an empty past). ``past_length`` is the length of
     the state read (0 for the prefill; None when no state grows). ``token_agreement`` says whether
-    both pick the same greedy next token (None for a model without token logits).
-    ``max_abs_diff`` is the largest difference over every output of the step.
+    both pick the same greedy next token (None for a model without token logits); ``token_tie``
+    that they differ only where PyTorch's own top two scores are within the logits' tolerance of
+    each other (a tie either side may break: not a failure). ``max_abs_diff`` is the largest
+    difference over every output of the step.
     """
 
     step: int
@@ -49,6 +51,7 @@ class StepResult:
     outputs: tuple[OutputCheck, ...] = ()
     error: str | None = None
     divergence: Divergence | None = None
+    token_tie: bool = False
 
     @property
     def verdict(self) -> Literal["pass", "FAIL"]:

@@ -231,7 +231,8 @@ def _steps(report: Report) -> str:
         rows.append(
             (
                 [str(s.step), "--" if s.past_length is None else str(s.past_length), diff,
-                 agrees[s.token_agreement], verdict[s.passed],
+                 "tie" if s.token_tie and s.token_agreement is False
+                 else agrees[s.token_agreement], verdict[s.passed],
                  e(step_finding(s)), where],
                 not s.passed,
             )

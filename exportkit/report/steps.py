@@ -25,7 +25,9 @@ def _diff(value: float) -> str:
 
 
 def _agrees(step: StepResult) -> str:
-    return "--" if step.token_agreement is None else ("yes" if step.token_agreement else "NO")
+    if step.token_agreement is None:
+        return "--"
+    return "yes" if step.token_agreement else "tie" if step.token_tie else "NO"
 
 
 def step_finding(step: StepResult) -> str:
@@ -38,7 +40,13 @@ def step_finding(step: StepResult) -> str:
         more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
         finding = "; ".join(first.findings) or "mismatch"
         return f"{first.name}{more}: {finding}"
-    return "the greedy next token differs" if step.token_agreement is False else "ok"
+    if step.token_agreement is False:
+        return (
+            "a tie in PyTorch's top two tokens, broken the other way"
+            if step.token_tie
+            else ("the greedy next token differs")
+        )
+    return "ok"
 
 
 def start_text(pairs: Sequence[StatePair], steps: Sequence[StepResult]) -> str:

@@ -60,7 +60,7 @@ def _step_finding(step: VariantStep, judge: str) -> str:
     failed = [m for m in step.outputs if not m.passed]
     if failed:
         return f"{failed[0].name}: {'; '.join(failed[0].findings) or 'values differ'}"
-    if step.token_agreement is False:
+    if step.token_agreement is False and not step.token_tie:
         return "the greedy next token differs"
     return _worst(step.outputs, judge)
 
@@ -144,6 +144,7 @@ def _step_lines(label: str, row: VariantResult) -> list[str]:
     table = [["step", "past", "max abs diff", "worst", "token agrees", "verdict"]]
     for s in row.steps:
         agrees = "--" if s.token_agreement is None else ("yes" if s.token_agreement else "NO")
+        agrees = "tie" if s.token_tie and s.token_agreement is False else agrees
         diff = "--" if math.isinf(s.max_abs_diff) else f"{s.max_abs_diff:.2e}"
         past = "--" if s.past_length is None else str(s.past_length)
         worst = s.error or _worst(s.outputs, row.judge)

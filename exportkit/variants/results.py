@@ -98,6 +98,7 @@ class VariantStep:
     outputs: tuple[OutputMetrics, ...] = ()
     error: str | None = None
     divergence: Divergence | None = None
+    token_tie: bool = False  # the tokens differ only where PyTorch's top two are a tie
     accumulated: bool = False
 
 
