@@ -80,6 +80,10 @@ def _word(ok: bool | None, result: ValidationResult | None = None) -> str:
     return f'<span class="{kind}">{text}</span>'
 
 
+def _agrees(word: str) -> str:
+    return '<span class="bad-word">NO</span>' if word == "NO" else word
+
+
 def _header(report: Report) -> str:
     verdict = "PASS" if report.passed else "FAIL"
     facts = [("model", e(report.model))]
@@ -203,7 +207,7 @@ def _histograms(result: ValidationResult) -> str:
 
 def _steps(report: Report) -> str:
     """``--steps``: the state pairs, one row per chained step, the first failing step's module."""
-    from exportkit.report.steps import prefill_text, start_text, step_finding
+    from exportkit.report.steps import agrees_word, prefill_text, start_text, step_finding
 
     flags = " ".join(p.flag() for p in report.state_pairs)
     start = start_text(report.state_pairs, report.steps)
@@ -217,7 +221,6 @@ def _steps(report: Report) -> str:
             f'<p class="note">Prefill file: <code>{e(prefill_text(report.prefill))}</code></p>'
         )
     first = next((s for s in report.steps if not s.passed), None)
-    agrees = {None: "--", True: "yes", False: '<span class="bad-word">NO</span>'}
     verdict = {True: '<span class="ok">pass</span>', False: '<span class="bad-word">FAIL</span>'}
     rows = []
     for s in report.steps:
@@ -231,8 +234,7 @@ def _steps(report: Report) -> str:
         rows.append(
             (
                 [str(s.step), "--" if s.past_length is None else str(s.past_length), diff,
-                 "tie" if s.token_tie and s.token_agreement is False
-                 else agrees[s.token_agreement], verdict[s.passed],
+                 _agrees(agrees_word(s.token_agreement, s.token_tie)), verdict[s.passed],
                  e(step_finding(s)), where],
                 not s.passed,
             )

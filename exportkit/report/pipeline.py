@@ -206,14 +206,13 @@ def render_parity(
     simplified: ValidationResult | None = None,
 ) -> list[str]:
     """PyTorch vs raw export vs simplified: which step drifted and which file was kept."""
-    word = parity_word
     drift = {
         "none": "no drift",
         "model": "PyTorch itself fails at some sizes (not an export drift)",
     }.get(parity.drift, f"drift caused by the {parity.drift}")
     return [
-        f"parity    PyTorch vs export: {word(parity.exported, raw)}; "
-        f"PyTorch vs simplified: {word(parity.simplified, simplified)}; {drift}",
+        f"parity    PyTorch vs export: {parity_word(parity.exported, raw)}; "
+        f"PyTorch vs simplified: {parity_word(parity.simplified, simplified)}; {drift}",
         f"          kept the {parity.kept} file: {parity.reason}",
     ]
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from exportkit.decode import PrefillFile, StatePair, StepResult
 
 __all__ = [
+    "agrees_word",
     "prefill_text",
     "render_steps",
     "start_text",
@@ -24,10 +25,11 @@ def _diff(value: float) -> str:
     return "--" if math.isinf(value) else f"{value:.2e}"
 
 
-def _agrees(step: StepResult) -> str:
-    if step.token_agreement is None:
+def agrees_word(agreement: bool | None, tie: bool) -> str:
+    """A step's token agreement as the tables show it: ``yes``, ``tie``, ``NO`` or ``--``."""
+    if agreement is None:
         return "--"
-    return "yes" if step.token_agreement else "tie" if step.token_tie else "NO"
+    return "yes" if agreement else "tie" if tie else "NO"
 
 
 def step_finding(step: StepResult) -> str:
@@ -96,7 +98,15 @@ def render_steps(
     rows = [["step", "past", "max abs diff", "token agrees", "verdict"]]
     for s in steps:
         past = "--" if s.past_length is None else str(s.past_length)
-        rows.append([str(s.step), past, _diff(s.max_abs_diff), _agrees(s), s.verdict.lower()])
+        rows.append(
+            [
+                str(s.step),
+                past,
+                _diff(s.max_abs_diff),
+                agrees_word(s.token_agreement, s.token_tie),
+                s.verdict.lower(),
+            ]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     failed = next((s for s in steps if not s.passed), None)

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
+from exportkit.report.steps import agrees_word
+
 if TYPE_CHECKING:
     from exportkit.variants import OutputMetrics, VariantResult, VariantStep
 
@@ -143,8 +145,7 @@ def _step_lines(label: str, row: VariantResult) -> list[str]:
     out = [f"{label}: chained steps (prefill, then each fed its own outputs; eager its own)"]
     table = [["step", "past", "max abs diff", "worst", "token agrees", "verdict"]]
     for s in row.steps:
-        agrees = "--" if s.token_agreement is None else ("yes" if s.token_agreement else "NO")
-        agrees = "tie" if s.token_tie and s.token_agreement is False else agrees
+        agrees = agrees_word(s.token_agreement, s.token_tie)
         diff = "--" if math.isinf(s.max_abs_diff) else f"{s.max_abs_diff:.2e}"
         past = "--" if s.past_length is None else str(s.past_length)
         worst = s.error or _worst(s.outputs, row.judge)
