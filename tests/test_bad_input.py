@@ -356,6 +356,13 @@ LATER = [
         "diff-missing", ("diff", F + "/good.onnx", "{tmp}/nope.onnx"), 2, "nope.onnx", plant=False
     ),
     Case("diff-text", ("diff", F + "/text.onnx", F + "/good.onnx"), 2, "text.onnx", plant=False),
+    Case(
+        "diff-dim-not-a-number",
+        ("diff", F + "/good.onnx", F + "/good.onnx", "--dim", "batch=x"),
+        2,
+        "batch=x",
+        plant=False,
+    ),
     Case("ci-no-config", ("ci", "{tmp}/empty_project"), 2, "empty_project", plant=False),
 ]
 CASES = [
